@@ -5,11 +5,11 @@
 #
 #   start   fetch Cassandra's jars with Maven (once per version), write a
 #           minimal configuration, start the node on 127.0.0.1 and wait until
-#           it answers CQL. Every start begins with an empty data directory.
-#           Starting a node that already answers does nothing.
+#           it responds to a CQL query. Every start begins with an empty data directory.
+#           Starting a node that already responds does nothing.
 #   stop    stop the node (SIGTERM, then SIGKILL after a grace period) and
 #           wait until the process is gone.
-#   status  print whether the node answers; exit 0 if it does, 1 if not.
+#   status  print whether the node responds to CQL; exit 0 if it does, 1 if not.
 #
 # Everything lives under .cassandra/ in the repository (git-ignored): the jars
 # in lib-<version>/, the node's configuration, data and logs in node/.
@@ -21,7 +21,7 @@
 #   CASSANDRA_CQL_PORT       native protocol port (default 9042)
 #   CASSANDRA_STORAGE_PORT   internode port (default 7000)
 #   CASSANDRA_HEAP           heap size, -Xms and -Xmx (default 1G)
-#   CASSANDRA_START_TIMEOUT  seconds to wait for the node to answer (default 180)
+#   CASSANDRA_START_TIMEOUT  seconds to wait for the node to respond (default 180)
 #   CASSANDRA_STOP_TIMEOUT   seconds to wait for a clean stop before SIGKILL (default 30)
 set -euo pipefail
 
@@ -61,7 +61,7 @@ build_cqlping() {
 		die "cannot build scripts/cqlping"
 }
 
-# ping succeeds when the node answers SELECT release_version and prints it.
+# ping runs SELECT release_version on the node and prints the version.
 ping() {
 	"$cqlping" -timeout 5s "127.0.0.1:$cql_port" 2>/dev/null
 }
@@ -228,12 +228,12 @@ log_tail() {
 start() {
 	build_cqlping
 	if version_seen="$(ping)"; then
-		log "a node already answers on 127.0.0.1:$cql_port (release $version_seen)"
+		log "a node already responds on 127.0.0.1:$cql_port (release $version_seen)"
 		return
 	fi
 	local pid
 	if pid="$(running)"; then
-		log "node process $pid exists but does not answer yet; waiting"
+		log "node process $pid exists but does not respond yet; waiting"
 	else
 		fetch
 		write_config
@@ -251,14 +251,14 @@ start() {
 		# of a closed port is needlessly slow.
 		if (exec 3<>"/dev/tcp/127.0.0.1/$cql_port") 2>/dev/null; then
 			if version_seen="$(ping)"; then
-				log "node answers on 127.0.0.1:$cql_port (release $version_seen) after $((SECONDS - started))s"
+				log "node responds on 127.0.0.1:$cql_port (release $version_seen) after $((SECONDS - started))s"
 				return
 			fi
 		fi
 		sleep 1
 	done
 	log_tail
-	die "the node did not answer within ${start_timeout}s; stop it with: $0 stop"
+	die "the node did not respond to CQL within ${start_timeout}s; stop it with: $0 stop"
 }
 
 stop() {
@@ -292,13 +292,13 @@ status() {
 	build_cqlping
 	local pid version_seen
 	if version_seen="$(ping)"; then
-		echo "running: 127.0.0.1:$cql_port answers (release $version_seen)"
+		echo "running: 127.0.0.1:$cql_port responds (release $version_seen)"
 		return 0
 	fi
 	if pid="$(running)"; then
-		echo "starting or unhealthy: process $pid runs but 127.0.0.1:$cql_port does not answer"
+		echo "starting or unhealthy: process $pid runs but 127.0.0.1:$cql_port does not respond"
 	else
-		echo "stopped: nothing answers on 127.0.0.1:$cql_port"
+		echo "stopped: nothing responds on 127.0.0.1:$cql_port"
 	fi
 	return 1
 }

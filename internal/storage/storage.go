@@ -271,6 +271,16 @@ type Store interface {
 	Close() error
 }
 
+// BatchLimiter is implemented by stores that bound the size of one batch.
+// The engine then stops adding requests to a round once the round's writes
+// reach the limit; a single request may still exceed it.
+type BatchLimiter interface {
+	// MaxBatchWrites returns how many writes (entry puts and deletes, payload
+	// puts and deletes, shard retirements and audit events) one batch should
+	// hold at most.
+	MaxBatchWrites() int
+}
+
 // ShardOf returns the shard that holds seq when shards hold shardSize
 // sequence numbers each.
 func ShardOf(seq, shardSize uint64) uint64 {

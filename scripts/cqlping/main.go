@@ -1,8 +1,8 @@
-// Command cqlping checks that a Cassandra node answers CQL queries.
+// Command cqlping checks that a Cassandra node responds to CQL queries.
 //
 // It connects to one host, runs SELECT release_version FROM system.local and
 // prints the version. It exits with status 1 and a message on stderr when the
-// node does not answer within the timeout.
+// node does not respond within the timeout.
 //
 // Usage:
 //
@@ -20,7 +20,7 @@ import (
 )
 
 func main() {
-	timeout := flag.Duration("timeout", 5*time.Second, "how long to wait for the answer")
+	timeout := flag.Duration("timeout", 5*time.Second, "how long to wait for the response")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: cqlping [-timeout 5s] [host:port]")
 		flag.PrintDefaults()

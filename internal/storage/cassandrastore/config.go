@@ -78,14 +78,16 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Timeout limits each request to the cluster. Default 10s.
 	Timeout time.Duration
-	// TTLGrace is added to the time left until ExpiresAt when payload and
-	// audit rows get their TTL, so that a Cassandra clock ahead of Qakka's
-	// does not drop a payload the engine still delivers. Default 1h.
+	// TTLGrace is how long payload rows outlive their ExpiresAt: a
+	// payload's TTL is the time left until ExpiresAt (zero if passed) plus
+	// TTLGrace. It covers a Cassandra clock ahead of Qakka's and an engine
+	// that has not yet processed an expiration. Audit rows get no grace.
+	// Default 1h.
 	TTLGrace time.Duration
 
 	// Logger receives the driver's log records. Default: discard them.
 	Logger *slog.Logger
-	// Now tells the time used to compute TTLs. Default time.Now.
+	// Now returns the time used to compute TTLs. Default time.Now.
 	Now func() time.Time
 }
 
@@ -101,8 +103,8 @@ type Replication struct {
 	Factors map[string]int
 }
 
-// keyspaceName is what Cassandra accepts as an unquoted keyspace name, lower
-// case only: unquoted names are case-insensitive, so upper case would only
+// keyspaceName matches the unquoted keyspace names Cassandra accepts, in lower
+// case only. Unquoted names are case-insensitive, so upper case would only
 // mislead.
 var keyspaceName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 
@@ -119,12 +121,14 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Replication = c.Replication.withDefaults()
 	c.RegionReplication = c.RegionReplication.withDefaults()
+
 	if c.Consistency == "" {
 		c.Consistency = DefaultConsistency
 	}
 	if c.SerialConsistency == "" {
 		c.SerialConsistency = DefaultSerialConsistency
 	}
+
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -167,6 +171,7 @@ func sanitizeName(s string) string {
 // WithDefaults: it rejects empty required values.
 func (c Config) Validate() error {
 	var errs []error
+
 	if len(c.Hosts) == 0 {
 		errs = append(errs, errors.New("hosts: at least one contact point is required"))
 	}
@@ -175,6 +180,7 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+
 	for _, ks := range []struct{ field, name string }{
 		{"keyspace", c.Keyspace},
 		{"region keyspace", c.RegionKeyspace},
@@ -186,12 +192,14 @@ func (c Config) Validate() error {
 	if c.Keyspace == c.RegionKeyspace {
 		errs = append(errs, fmt.Errorf("keyspace and region keyspace are both %q; they must differ", c.Keyspace))
 	}
+
 	if err := c.Replication.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("replication: %w", err))
 	}
 	if err := c.RegionReplication.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("region replication: %w", err))
 	}
+
 	if cl, err := gocql.ParseConsistencyWrapper(c.Consistency); err != nil {
 		errs = append(errs, fmt.Errorf("consistency %q is invalid: %w", c.Consistency, err))
 	} else if cl == gocql.Serial || cl == gocql.LocalSerial {
@@ -206,6 +214,7 @@ func (c Config) Validate() error {
 	if c.Password != "" && c.Username == "" {
 		errs = append(errs, errors.New("password is set without a username"))
 	}
+
 	if c.ConnectTimeout < 0 {
 		errs = append(errs, fmt.Errorf("connect timeout %v is negative", c.ConnectTimeout))
 	}

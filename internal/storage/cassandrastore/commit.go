@@ -1,0 +1,308 @@
+package cassandrastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qakka/qakka/internal/storage"
+)
+
+// payloadParallelism bounds the concurrent payload writes of one commit.
+const payloadParallelism = 4
+
+// Commit implements storage.Store.
+//
+// Cassandra has no transaction across partitions other than a logged batch,
+// which replays every statement from the batchlog once any of them is applied.
+// Cassandra rejects a batch that spans several partitions and whose data
+// exceeds batch_size_fail_threshold (50 KiB by default), while a payload alone
+// may be 1 MiB. So Commit first writes the payloads, each with its own
+// statement, and then everything else in one logged batch: entries and the
+// registration of their shards, shard retirements, metadata, audit events and
+// payload deletions.
+//
+// That order is safe. A payload is only read through an entry that refers to
+// it, and the entry is written by the batch, after the payload. If the batch
+// fails, the payloads stay behind unreferenced: nothing reads them, a retried
+// commit writes them again with the same content, and they expire by their TTL.
+// The reverse order could leave an entry whose payload is missing.
+//
+// When Commit returns nil, every write is acknowledged at the configured
+// consistency. How durable that is depends on the nodes' commitlog_sync
+// setting: with the default "periodic" mode, a write acknowledged by replicas
+// that all lose power within commitlog_sync_period can be lost.
+func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
+	if b == nil || b.Empty() {
+		return nil
+	}
+
+	// Build and check every statement before the first write, so that a
+	// bad batch writes nothing.
+	payloads, err := s.payloadStatements(b)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	entries, err := s.batchEntries(b)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+
+	if err := s.putPayloads(ctx, payloads); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+
+	batch := s.session.Batch(gocql.LoggedBatch).WithTimestamp(s.timestamp())
+	batch.Entries = entries
+	if err := batch.ExecContext(ctx); err != nil {
+		if strings.Contains(err.Error(), "Batch too large") {
+			return fmt.Errorf("commit: batch of %d statements exceeds the cluster's batch_size_fail_threshold; "+
+				"raise it or commit fewer entries at once: %w", len(entries), err)
+		}
+		return fmt.Errorf("commit: batch of %d statements: %w", len(entries), err)
+	}
+	return nil
+}
+
+// payloadStatements returns the argument lists of the payload writes of b.
+func (s *Store) payloadStatements(b *storage.Batch) ([][]any, error) {
+	deleted := make(map[storage.PayloadKey]bool, len(b.DeletePayloads))
+	for _, k := range b.DeletePayloads {
+		deleted[k] = true
+	}
+	out := make([][]any, 0, len(b.PutPayloads))
+	for _, p := range b.PutPayloads {
+		if p.Queue == "" {
+			return nil, fmt.Errorf("payload %s: empty queue name", p.MessageID)
+		}
+		// The payload write has an earlier timestamp than the batch, so
+		// a delete of the same payload in the batch would win.
+		if deleted[storage.PayloadKey{Queue: p.Queue, MessageID: p.MessageID}] {
+			return nil, fmt.Errorf("payload %s of queue %s is both put and deleted", p.MessageID, p.Queue)
+		}
+		values, err := s.payloadValues(p)
+		if err != nil {
+			return nil, fmt.Errorf("payload %s of queue %s: %w", p.MessageID, p.Queue, err)
+		}
+		out = append(out, values)
+	}
+	return out, nil
+}
+
+// putPayloads writes payloads concurrently, all with one timestamp.
+func (s *Store) putPayloads(ctx context.Context, payloads [][]any) error {
+	if len(payloads) == 0 {
+		return nil
+	}
+	timestamp := s.timestamp()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(payloadParallelism)
+	for _, values := range payloads {
+		g.Go(func() error {
+			err := s.session.Query(s.stmt.insertPayload, values...).
+				WithTimestamp(timestamp).Idempotent(true).ExecContext(gctx)
+			if err != nil {
+				return fmt.Errorf("write payload %v of queue %s: %w", values[1], values[0], err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// batchEntries returns the statements of the logged batch of b.
+func (s *Store) batchEntries(b *storage.Batch) ([]gocql.BatchEntry, error) {
+	var out []gocql.BatchEntry
+	add := func(stmt string, args ...any) {
+		out = append(out, gocql.BatchEntry{Stmt: stmt, Args: args, Idempotent: true})
+	}
+
+	// Every statement of a batch has the batch's timestamp, and a deletion
+	// wins a tie. The Batch contract rules out a key that is both put and
+	// deleted; check it, since breaking it here would lose the put.
+	retired := make(map[storage.RetiredShard]bool, len(b.RetireShards))
+	for _, r := range b.RetireShards {
+		retired[r] = true
+	}
+	deleted := make(map[storage.EntryKey]bool, len(b.DeleteEntries))
+	for _, k := range b.DeleteEntries {
+		deleted[k] = true
+	}
+
+	registered := make(map[storage.RetiredShard]bool)
+	for _, e := range b.PutEntries {
+		if err := checkEntryKey(e.Key()); err != nil {
+			return nil, err
+		}
+		if deleted[e.Key()] {
+			return nil, fmt.Errorf("entry %+v is both put and deleted", e.Key())
+		}
+		if retired[storage.RetiredShard{Queue: e.Queue, ShardRef: storage.ShardRef{State: e.State, Shard: e.Shard}}] {
+			return nil, fmt.Errorf("entry %+v is put into a shard that the same batch retires", e.Key())
+		}
+		values, err := entryValues(e)
+		if err != nil {
+			return nil, fmt.Errorf("entry %+v: %w", e.Key(), err)
+		}
+		add(s.stmt.insertEntry, values...)
+
+		// Register the shard, once per batch, so that DeleteQueue finds it.
+		ref := storage.RetiredShard{Queue: e.Queue, ShardRef: storage.ShardRef{State: e.State, Shard: e.Shard}}
+		if !registered[ref] {
+			registered[ref] = true
+			add(s.stmt.insertShardRef, values[0], values[1], values[2])
+		}
+	}
+	for _, k := range b.DeleteEntries {
+		if err := checkEntryKey(k); err != nil {
+			return nil, err
+		}
+		values, err := entryKeyValues(k)
+		if err != nil {
+			return nil, fmt.Errorf("entry %+v: %w", k, err)
+		}
+		add(s.stmt.deleteEntry, values...)
+	}
+	for _, r := range b.RetireShards {
+		if err := checkEntryKey(storage.EntryKey{Queue: r.Queue, State: r.State, Shard: r.Shard}); err != nil {
+			return nil, err
+		}
+		shard, err := encodeUint("shard", r.Shard)
+		if err != nil {
+			return nil, fmt.Errorf("retired shard %+v: %w", r, err)
+		}
+		add(s.stmt.deleteShard, r.Queue, int8(r.State), shard)
+		add(s.stmt.deleteShardRef, r.Queue, int8(r.State), shard)
+	}
+
+	for _, queue := range slices.Sorted(maps.Keys(b.Metas)) {
+		if queue == "" {
+			return nil, errors.New("metadata with an empty queue name")
+		}
+		values, err := metaValues(queue, b.Metas[queue])
+		if err != nil {
+			return nil, fmt.Errorf("metadata of queue %s: %w", queue, err)
+		}
+		add(s.stmt.insertMeta, values...)
+	}
+	for _, ev := range b.Audit {
+		values, err := s.auditValues(ev)
+		if err != nil {
+			return nil, fmt.Errorf("audit event %s of message %s: %w", ev.Action, ev.MessageID, err)
+		}
+		add(s.stmt.insertAudit, values...)
+	}
+	for _, k := range b.DeletePayloads {
+		if k.Queue == "" {
+			return nil, fmt.Errorf("payload deletion %s: empty queue name", k.MessageID)
+		}
+		add(s.stmt.deletePayload, k.Queue, gocql.UUID(k.MessageID))
+	}
+	return out, nil
+}
+
+func checkEntryKey(k storage.EntryKey) error {
+	if k.Queue == "" {
+		return fmt.Errorf("entry %+v: empty queue name", k)
+	}
+	if !slices.Contains(storage.States, k.State) {
+		return fmt.Errorf("entry %+v: invalid state %d", k, k.State)
+	}
+	return nil
+}
+
+// Meta implements storage.Store.
+func (s *Store) Meta(ctx context.Context, queue string) (storage.Meta, error) {
+	m, err := scanMeta(rowQuery{ctx, s.session.Query(s.stmt.selectMeta, queue)})
+	if errors.Is(err, gocql.ErrNotFound) {
+		return storage.Meta{}, nil
+	}
+	if err != nil {
+		return storage.Meta{}, fmt.Errorf("read metadata of queue %s: %w", queue, err)
+	}
+	return m, nil
+}
+
+// ScanShard implements storage.Store. It reads one partition, starting at
+// from: rows deleted before from cost nothing.
+func (s *Store) ScanShard(ctx context.Context, queue string, ref storage.ShardRef, from uint64, limit int) ([]storage.Entry, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("scan %s shard %d of queue %s: limit %d is not positive", ref.State, ref.Shard, queue, limit)
+	}
+	shard, err := encodeUint("shard", ref.Shard)
+	if err != nil {
+		return nil, fmt.Errorf("scan shard of queue %s: %w", queue, err)
+	}
+	if from > math.MaxInt64 {
+		// Commit stores no larger sequence number.
+		return nil, nil
+	}
+
+	iter := s.session.Query(s.stmt.selectShard, queue, int8(ref.State), shard, int64(from), limit).
+		PageSize(min(limit, 5000)).IterContext(ctx)
+	sc := iter.Scanner()
+	var out []storage.Entry
+	for sc.Next() {
+		e, err := scanEntry(sc)
+		if err != nil {
+			_ = iter.Close()
+			return nil, fmt.Errorf("scan %s shard %d of queue %s: %w", ref.State, ref.Shard, queue, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("scan %s shard %d of queue %s: %w", ref.State, ref.Shard, queue, err)
+	}
+	return out, nil
+}
+
+// Payload implements storage.Store.
+func (s *Store) Payload(ctx context.Context, key storage.PayloadKey) (storage.Payload, error) {
+	q := s.session.Query(s.stmt.selectPayload, key.Queue, gocql.UUID(key.MessageID))
+	p, err := scanPayload(rowQuery{ctx, q})
+	if errors.Is(err, gocql.ErrNotFound) {
+		err = storage.ErrNotFound
+	}
+	if err != nil {
+		return storage.Payload{}, fmt.Errorf("read payload %s of queue %s: %w", key.MessageID, key.Queue, err)
+	}
+	return p, nil
+}
+
+// Audit implements storage.Store.
+func (s *Store) Audit(ctx context.Context, messageID uuid.UUID) ([]storage.AuditEvent, error) {
+	iter := s.session.Query(s.stmt.selectAudit, gocql.UUID(messageID)).IterContext(ctx)
+	sc := iter.Scanner()
+	var out []storage.AuditEvent
+	for sc.Next() {
+		ev, err := scanAudit(sc)
+		if err != nil {
+			_ = iter.Close()
+			return nil, fmt.Errorf("read audit of message %s: %w", messageID, err)
+		}
+		out = append(out, ev)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read audit of message %s: %w", messageID, err)
+	}
+	return out, nil
+}
+
+// ExpireAudit implements storage.Store. Audit rows carry a TTL derived from
+// their ExpiresAt, so Cassandra removes them itself and ExpireAudit removes
+// nothing and returns 0.
+func (s *Store) ExpireAudit(ctx context.Context, now time.Time) (int, error) {
+	return 0, ctx.Err()
+}
