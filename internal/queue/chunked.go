@@ -64,7 +64,7 @@ func (p *purgeOp) step(o *owner, t *txn) bool {
 		o.delayed = nil
 	}
 	done := false
-	for n := 0; n < chunkSize; n++ {
+	for n := 0; n < o.e.chunk; n++ {
 		if next := o.peekAvailable(t); next == nil || next.Seq >= p.until {
 			done = true
 			break
@@ -109,7 +109,7 @@ func (p *redriveOp) step(o *owner, t *txn) bool {
 		p.until = o.meta.NextSeq
 	}
 	done := false
-	for n := 0; n < chunkSize; n++ {
+	for n := 0; n < o.e.chunk; n++ {
 		if p.max > 0 && p.res.Moved >= p.max {
 			done = true
 			break

@@ -30,6 +30,10 @@ type Engine struct {
 	mover *mover
 
 	auditSeq atomic.Uint32
+	// maxWrites bounds the writes of one round and chunk the messages one
+	// step of a purge or redrive touches, both from the store's batch limit.
+	maxWrites int
+	chunk     int
 
 	// adminMu serializes queue creation, update and deletion.
 	adminMu sync.Mutex
@@ -58,6 +62,12 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		cancels: make(map[string]context.CancelFunc),
 	}
 	e.mover = newMover(e)
+	e.maxWrites, e.chunk = 1<<30, chunkSize
+	if bl, ok := store.(storage.BatchLimiter); ok && bl.MaxBatchWrites() > 0 {
+		e.maxWrites = bl.MaxBatchWrites()
+		// A purged or redriven message costs up to four writes.
+		e.chunk = max(min(chunkSize, e.maxWrites/4), 1)
+	}
 	return e, nil
 }
 
@@ -137,6 +147,9 @@ func (e *Engine) exists(name string) bool {
 	return err == nil
 }
 
+// Exists reports whether a queue exists on this engine.
+func (e *Engine) Exists(name string) bool { return e.exists(name) }
+
 func (e *Engine) sweepAudit(ctx context.Context) {
 	t := e.clock.NewTimer()
 	defer t.Stop()
@@ -210,6 +223,7 @@ func (e *Engine) UpdateQueue(ctx context.Context, cfg Config) (Config, error) {
 	if err := e.store.UpdateQueue(ctx, cfg); err != nil {
 		return Config{}, e.storeError("update queue "+cfg.Name, err)
 	}
+	o.shared.Store(&cfg)
 	r := newReply[struct{}]()
 	if err := o.submit(ctx, &configOp{cfg: cfg, reply: r}); err != nil {
 		return Config{}, err
@@ -293,16 +307,12 @@ func await[T any](ctx context.Context, r reply[T]) (T, error) {
 	}
 }
 
-func (e *Engine) config(ctx context.Context, name string) (*owner, Config, error) {
+func (e *Engine) config(_ context.Context, name string) (*owner, Config, error) {
 	o, err := e.owner(name)
 	if err != nil {
 		return nil, Config{}, err
 	}
-	cfg, err := e.store.Queue(ctx, name)
-	if err != nil {
-		return nil, Config{}, e.storeError("read queue "+name, err)
-	}
-	return o, cfg, nil
+	return o, *o.shared.Load(), nil
 }
 
 // ValidateSend checks one message against a queue's limits without sending.

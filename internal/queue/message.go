@@ -19,6 +19,12 @@ type SendRequest struct {
 	// Expiration drops the message if it is still undelivered after this
 	// long. Zero means the queue's retention.
 	Expiration time.Duration
+	// MessageID, when set, makes the send idempotent: a message with an id
+	// this queue has already stored (within the maximum TTL, while its audit
+	// trail lasts) is not stored again. Transfers between regions use it.
+	MessageID uuid.UUID
+	// SentAt, when set, is the original send time of a transferred message.
+	SentAt time.Time
 }
 
 // SendResult describes one stored message.
@@ -28,6 +34,9 @@ type SendResult struct {
 	// DeliverAt is when the message becomes available.
 	DeliverAt time.Time
 	ExpiresAt time.Time
+	// Duplicate is true when MessageID was given and already stored; nothing
+	// was written for it.
+	Duplicate bool
 }
 
 // ReceiveRequest asks for up to Count available messages.
@@ -87,7 +96,9 @@ type Stats struct {
 	DeadLettered int64
 	// OldestAvailableAge is the age of the oldest available message, or zero.
 	OldestAvailableAge time.Duration
-	Totals             storage.Totals
+	// Waiters counts receives waiting for a message.
+	Waiters int
+	Totals  storage.Totals
 }
 
 // PeekEntry is one message as Peek lists it.

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,9 +50,26 @@ func (p *sendOp) fail(err error) { p.reply.send(nil, err) }
 
 func (p *sendOp) stage(o *owner, t *txn) {
 	now := o.e.clock.Now()
+	// Check every explicit id before staging anything, so that a failed
+	// check leaves nothing half sent.
+	dups := make([]bool, len(p.msgs))
+	for i := range p.msgs {
+		if id := p.msgs[i].MessageID; id != uuid.Nil {
+			dup, err := o.seen(t, id)
+			if err != nil {
+				p.reply.send(nil, fmt.Errorf("%w: %v", ErrUnavailable, err))
+				return
+			}
+			dups[i] = dup
+		}
+	}
 	out := make([]SendResult, 0, len(p.msgs))
 	for i := range p.msgs {
 		m := &p.msgs[i]
+		if dups[i] || (m.MessageID != uuid.Nil && t.sent[m.MessageID]) {
+			out = append(out, SendResult{MessageID: m.MessageID, Duplicate: true})
+			continue
+		}
 		delay := o.cfg.DefaultDelay
 		if m.Delay != nil {
 			delay = *m.Delay
@@ -63,12 +82,20 @@ func (p *sendOp) stage(o *owner, t *txn) {
 			Queue:       o.name,
 			Seq:         o.nextSeq(),
 			ID:          newID(),
-			MessageID:   newID(),
+			MessageID:   m.MessageID,
 			CreatedAt:   now,
 			SentAt:      now,
 			ExpiresAt:   now.Add(expiration),
 			ContentType: m.ContentType,
 			Size:        int64(len(m.Data)),
+		}
+		if en.MessageID == uuid.Nil {
+			en.MessageID = newID()
+		} else {
+			t.sent[en.MessageID] = true
+		}
+		if !m.SentAt.IsZero() {
+			en.SentAt = m.SentAt
 		}
 		t.putPayload(storage.Payload{
 			Queue:       o.name,
@@ -102,6 +129,24 @@ func (p *sendOp) stage(o *owner, t *txn) {
 		})
 	}
 	sendAfter(t, p.reply, out)
+}
+
+// seen reports whether this queue already stored a message with id: in this
+// round, or earlier as its audit trail shows.
+func (o *owner) seen(t *txn, id uuid.UUID) (bool, error) {
+	if t.sent[id] {
+		return true, nil
+	}
+	evs, err := o.e.store.Audit(context.Background(), id)
+	if err != nil {
+		return false, err
+	}
+	for _, ev := range evs {
+		if ev.Queue == o.name && ev.Action == ActionSent {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // waiter is a receive waiting for messages.
@@ -283,6 +328,11 @@ func (p *statsOp) stage(o *owner, t *txn) {
 		Inflight:  int64(len(o.inflight)),
 		Delayed:   int64(len(o.delayed)),
 		Totals:    o.meta.Totals,
+	}
+	for _, w := range o.waiters {
+		if !w.cancelled {
+			s.Waiters++
+		}
 	}
 	if len(o.buffer) > 0 {
 		s.OldestAvailableAge = max(o.e.clock.Now().Sub(o.buffer[0].CreatedAt), 0)

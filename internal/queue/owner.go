@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,9 @@ type owner struct {
 	log  *slog.Logger
 	reqs chan op
 	done chan struct{}
+	// shared is the configuration as other goroutines read it, so that a
+	// send is validated without a storage read.
+	shared atomic.Pointer[Config]
 
 	cfg     Config
 	healthy bool
@@ -69,7 +73,7 @@ type owner struct {
 }
 
 func newOwner(e *Engine, cfg Config) *owner {
-	return &owner{
+	o := &owner{
 		e:    e,
 		name: cfg.Name,
 		log:  e.log.With(slog.String("queue", cfg.Name)),
@@ -77,6 +81,8 @@ func newOwner(e *Engine, cfg Config) *owner {
 		done: make(chan struct{}),
 		cfg:  cfg,
 	}
+	o.shared.Store(&cfg)
+	return o
 }
 
 // submit hands an op to the loop, or fails it when the owner has stopped.
@@ -129,11 +135,15 @@ func (o *owner) run(ctx context.Context) {
 // waiters, and commits everything as one batch.
 func (o *owner) round(ctx context.Context, first op) {
 	t := newTxn()
+	// Timers fire first, so a request in this round sees every deadline
+	// that has passed: an ack after its deadline fails even if the timer
+	// tick has not been received yet.
+	o.fireTimers(t, o.e.clock.Now())
 	if first != nil {
 		first.stage(o, t)
 	}
 drain:
-	for i := 1; i < maxOpsPerRound; i++ {
+	for i := 1; i < maxOpsPerRound && t.size() < o.e.maxWrites; i++ {
 		select {
 		case p := <-o.reqs:
 			p.stage(o, t)
@@ -141,11 +151,10 @@ drain:
 			break drain
 		}
 	}
-	o.runChunked(t)
-
-	now := o.e.clock.Now()
-	o.fireTimers(t, now)
-	o.serveWaiters(t, now)
+	if t.size() < o.e.maxWrites {
+		o.runChunked(t)
+	}
+	o.serveWaiters(t, o.e.clock.Now())
 	o.commit(ctx, t)
 	o.armTimer()
 }
@@ -227,6 +236,12 @@ func (o *owner) shutdown() {
 // delayed and moving entry, and the first buffer of available entries.
 func (o *owner) reload(ctx context.Context) {
 	err := o.load(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The queue is stopping.
+		o.healthy = false
+		o.lastErr = ErrQueueNotFound
+		return
+	}
 	if err != nil {
 		o.healthy = false
 		o.lastErr = err

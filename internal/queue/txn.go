@@ -20,6 +20,8 @@ type txn struct {
 	firstUnbuffered uint64
 	// moves start once the batch is durable.
 	moves []move
+	// sent holds the explicit message ids sent in this round.
+	sent map[uuid.UUID]bool
 	// metaChanged forces a commit of the metadata when nothing else changed.
 	metaChanged bool
 }
@@ -28,6 +30,7 @@ func newTxn() *txn {
 	return &txn{
 		puts:    make(map[storage.EntryKey]storage.Entry),
 		deletes: make(map[storage.EntryKey]struct{}),
+		sent:    make(map[uuid.UUID]bool),
 	}
 }
 
@@ -66,6 +69,13 @@ func (t *txn) audit(ev storage.AuditEvent) {
 
 func (t *txn) then(f func(err error)) {
 	t.after = append(t.after, f)
+}
+
+// size counts the writes staged so far.
+func (t *txn) size() int {
+	b := &t.batch
+	return len(t.puts) + len(t.deletes) + len(b.PutPayloads) + len(b.DeletePayloads) +
+		len(b.RetireShards) + len(b.Audit)
 }
 
 // build moves the staged entry writes into the batch.
