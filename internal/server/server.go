@@ -1,0 +1,306 @@
+// Package server runs one Qakka node: it opens the store, starts the queue
+// engine and serves the REST API and /metrics over HTTP until its context
+// ends, then stops them in reverse order.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qakka/qakka/internal/config"
+	"github.com/qakka/qakka/internal/httpapi"
+	"github.com/qakka/qakka/internal/queue"
+)
+
+// HTTP server limits. WriteTimeout is the maximum receive wait plus
+// writeTimeoutMargin, so that a long poll always has time to reply.
+const (
+	readHeaderTimeout  = 10 * time.Second
+	readTimeout        = time.Minute
+	writeTimeoutMargin = time.Minute
+	idleTimeout        = 2 * time.Minute
+	maxHeaderBytes     = 64 << 10
+)
+
+// Server is one Qakka node. Create it with New and call Run once.
+type Server struct {
+	cfg     config.Config
+	version string
+	// base is the logger handed to components, which add their own name;
+	// log is the server's own.
+	base *slog.Logger
+	log  *slog.Logger
+
+	ready chan struct{}
+	// addr is the address the HTTP server listens on. It is set before
+	// ready is closed and never changes after.
+	addr net.Addr
+}
+
+// New returns a server for cfg, which must be valid (see config.Load).
+// version is reported in logs, /api/status and /metrics.
+func New(cfg config.Config, version string, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Server{
+		cfg:     cfg,
+		version: version,
+		base:    logger,
+		log:     logger.With(slog.String("component", "server")),
+		ready:   make(chan struct{}),
+	}
+}
+
+// Ready is closed once the server accepts requests.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the address the server listens on, with the port chosen
+// when the configuration gave port 0. It is nil until Ready is closed.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.addr
+	default:
+		return nil
+	}
+}
+
+// Run starts the node and serves until ctx ends, then stops accepting
+// requests, waits up to the shutdown timeout for those in flight, closes
+// the engine and closes the store. It returns nil after a stop that ctx
+// requested, and logs "stopped". Otherwise it returns the first error that
+// kept the node from starting or serving, after the same cleanup.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.run(ctx); err != nil {
+		return err
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+func (s *Server) run(ctx context.Context) (err error) {
+	startedAt := time.Now()
+
+	// Read secrets and certificates and take the address first: a typo or
+	// a busy port should not wait for a store to open. Connections that
+	// arrive before serving starts wait in the listen backlog.
+	password, err := s.httpPassword()
+	if err != nil {
+		return err
+	}
+	tlsConfig, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	ln, err := s.listen()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	store, err := s.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close %s store: %w", s.cfg.Storage.Backend, cerr))
+		}
+	}()
+
+	opts := s.cfg.Queue
+	opts.Logger = s.base
+	engine, err := queue.New(store, opts)
+	if err != nil {
+		return fmt.Errorf("create queue engine: %w", err)
+	}
+	if err := engine.Start(ctx); err != nil {
+		return fmt.Errorf("start queue engine: %w", err)
+	}
+	defer engine.Close()
+
+	reg := prometheus.NewRegistry()
+	if err := s.registerMetrics(reg, engine); err != nil {
+		return err
+	}
+
+	api, err := httpapi.New(httpapi.Config{
+		Engine:      engine,
+		Logger:      s.base,
+		Registerer:  reg,
+		Auth:        httpapi.Auth{Username: s.cfg.HTTP.Username, Password: password},
+		Version:     s.version,
+		StorageName: s.cfg.Storage.Backend,
+		Region:      s.cfg.Queue.Region,
+		StartedAt:   startedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("create REST API: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux.Handle("GET /metrics", requireBasicAuth(s.cfg.HTTP.Username, password, metrics))
+	mux.Handle("/", api.Handler())
+
+	srv := &http.Server{
+		Handler:           mux,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      s.cfg.Queue.MaxReceiveWait + writeTimeoutMargin,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.base.With(slog.String("component", "http")).Handler(), slog.LevelWarn),
+	}
+	return s.serve(ctx, srv, ln)
+}
+
+// serve runs srv on ln until ctx ends or serving fails, and shuts it down.
+func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	serveErr := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- srv.Serve(ln)
+		}
+	}()
+
+	s.addr = ln.Addr()
+	close(s.ready)
+	s.logStart()
+
+	var fatal error
+	select {
+	case <-ctx.Done():
+		s.log.Info("stopping", slog.String("reason", context.Cause(ctx).Error()),
+			slog.String("shutdown_timeout", s.cfg.ShutdownTimeout.String()))
+	case err := <-serveErr:
+		fatal = fmt.Errorf("serve HTTP on %s: %w", s.addr, err)
+		s.log.Error("HTTP server failed; stopping", slog.Any("error", err))
+	}
+
+	// Shutdown stops accepting, closes idle connections and waits for
+	// active requests. A long-polling receive counts as active, so a stop
+	// can take up to the longest receive wait.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		s.log.Warn("requests still running after the shutdown timeout; closing their connections",
+			slog.String("shutdown_timeout", s.cfg.ShutdownTimeout.String()), slog.Any("error", err))
+		_ = srv.Close()
+	}
+	if fatal == nil {
+		// Serve returns ErrServerClosed once Shutdown has begun.
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fatal = fmt.Errorf("serve HTTP on %s: %w", s.addr, err)
+		}
+	}
+	return fatal
+}
+
+func (s *Server) logStart() {
+	attrs := []any{
+		slog.String("version", s.version),
+		slog.String("address", s.addr.String()),
+		slog.String("storage", s.cfg.Storage.Backend),
+	}
+	switch s.cfg.Storage.Backend {
+	case config.BackendPebble:
+		attrs = append(attrs, slog.String("data_dir", s.cfg.Storage.DataDir))
+	case config.BackendCassandra:
+		attrs = append(attrs, slog.String("cassandra_hosts", strings.Join(s.cfg.Storage.Cassandra.Hosts, ",")))
+	}
+	attrs = append(attrs,
+		slog.String("region", s.cfg.Queue.Region),
+		slog.Bool("tls", s.cfg.HTTP.TLSCertFile != ""),
+		slog.Bool("auth", s.cfg.HTTP.Username != ""))
+	s.log.Info("started", attrs...)
+}
+
+func (s *Server) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: the address is already in use: stop the process that uses it or choose another address with --listen", s.cfg.HTTP.Listen)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	return ln, nil
+}
+
+func (s *Server) registerMetrics(reg *prometheus.Registry, engine *queue.Engine) error {
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace:   "qakka",
+		Name:        "build_info",
+		Help:        "Always 1; the version label names the running build.",
+		ConstLabels: prometheus.Labels{"version": s.version},
+	})
+	buildInfo.Set(1)
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		engine.Collector(),
+		buildInfo,
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// httpPassword returns the basic authentication password, read from the
+// password file when one is configured.
+func (s *Server) httpPassword() (string, error) {
+	h := s.cfg.HTTP
+	if h.PasswordFile == "" {
+		return h.Password, nil
+	}
+	return readSecretFile("password-file", h.PasswordFile)
+}
+
+// readSecretFile returns the content of a file that holds one secret,
+// without a trailing newline.
+func readSecretFile(option, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", option, err)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s %s is empty: write the password into it", option, path)
+	}
+	return secret, nil
+}
+
+// tlsConfig loads the certificate and key, or returns nil when TLS is off.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	h := s.cfg.HTTP
+	if h.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(h.TLSCertFile, h.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", h.TLSCertFile, h.TLSKeyFile, err)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+	}, nil
+}
