@@ -30,6 +30,8 @@ type Engine struct {
 	mover *mover
 
 	auditSeq atomic.Uint32
+	// draining makes receives return at once instead of waiting.
+	draining atomic.Bool
 	// maxWrites bounds the writes of one round and chunk the messages one
 	// step of a purge or redrive touches, both from the store's batch limit.
 	maxWrites int
@@ -115,6 +117,25 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	e.wg.Wait()
 	return nil
+}
+
+// StopWaiting answers every waiting receive with the messages it has (none)
+// and makes later receives return without waiting. A server calls it when it
+// begins to shut down, so long polls do not hold the shutdown up.
+func (e *Engine) StopWaiting() {
+	e.draining.Store(true)
+	e.mu.RLock()
+	owners := make([]*owner, 0, len(e.owners))
+	for _, o := range e.owners {
+		owners = append(owners, o)
+	}
+	e.mu.RUnlock()
+	for _, o := range owners {
+		select {
+		case o.reqs <- stopWaitingOp{}:
+		case <-o.done:
+		}
+	}
 }
 
 func (e *Engine) startOwnerLocked(cfg Config) {

@@ -184,6 +184,9 @@ func (p *receiveOp) stage(o *owner, t *txn) {
 	if p.wait != nil {
 		wait = *p.wait
 	}
+	if o.e.draining.Load() {
+		wait = 0
+	}
 	p.w.count = p.count
 	p.w.visibility = vis
 	p.w.deadline = now.Add(wait)
@@ -196,6 +199,21 @@ func (p *receiveOp) stage(o *owner, t *txn) {
 		}
 	}
 	o.waiters = append(o.waiters, p.w)
+}
+
+// stopWaitingOp ends every wait: waiters get an empty answer.
+type stopWaitingOp struct{}
+
+func (stopWaitingOp) fail(error) {}
+
+func (stopWaitingOp) stage(o *owner, t *txn) {
+	for _, w := range o.waiters {
+		if !w.cancelled {
+			w.answer(t, nil)
+		}
+	}
+	clear(o.waiters)
+	o.waiters = o.waiters[:0]
 }
 
 // cancelOp drops a waiter whose caller went away.
@@ -219,7 +237,7 @@ func (p *ackOp) stage(o *owner, t *txn) {
 	now := o.e.clock.Now()
 	errs := make([]error, len(p.ids))
 	for i, id := range p.ids {
-		it, ok := o.inflight[id]
+		it, ok := o.current(id, now)
 		if !ok {
 			errs[i] = ErrNotInflight
 			continue
@@ -246,7 +264,7 @@ func (p *nackOp) fail(err error) { p.reply.send(NackResult{}, err) }
 
 func (p *nackOp) stage(o *owner, t *txn) {
 	now := o.e.clock.Now()
-	it, ok := o.inflight[p.id]
+	it, ok := o.current(p.id, now)
 	if !ok {
 		p.reply.send(NackResult{}, ErrNotInflight)
 		return
@@ -279,7 +297,7 @@ func (p *extendOp) fail(err error) { p.reply.send(time.Time{}, err) }
 
 func (p *extendOp) stage(o *owner, t *txn) {
 	now := o.e.clock.Now()
-	it, ok := o.inflight[p.id]
+	it, ok := o.current(p.id, now)
 	if !ok {
 		p.reply.send(time.Time{}, ErrNotInflight)
 		return

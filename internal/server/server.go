@@ -23,6 +23,7 @@ import (
 	"github.com/qakka/qakka/internal/config"
 	"github.com/qakka/qakka/internal/httpapi"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // HTTP server limits. WriteTimeout is the maximum receive wait plus
@@ -102,6 +103,10 @@ func (s *Server) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	regionCfg, err := s.regionConfig()
+	if err != nil {
+		return err
+	}
 	tlsConfig, err := s.tlsConfig()
 	if err != nil {
 		return err
@@ -138,8 +143,19 @@ func (s *Server) run(ctx context.Context) (err error) {
 		return err
 	}
 
+	regionCfg.Registerer = reg
+	router, err := region.New(engine, regionCfg)
+	if err != nil {
+		return fmt.Errorf("create region router: %w", err)
+	}
+	if err := router.Start(ctx); err != nil {
+		return fmt.Errorf("start region router: %w", err)
+	}
+	defer router.Close()
+
 	api, err := httpapi.New(httpapi.Config{
 		Engine:      engine,
+		Regions:     router,
 		Logger:      s.base,
 		Registerer:  reg,
 		Auth:        httpapi.Auth{Username: s.cfg.HTTP.Username, Password: password},
@@ -156,6 +172,9 @@ func (s *Server) run(ctx context.Context) (err error) {
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	mux.Handle("GET /metrics", requireBasicAuth(s.cfg.HTTP.Username, password, metrics))
 	mux.Handle("/", api.Handler())
+	// The transfer endpoint checks the inter-region credentials itself,
+	// instead of those of the REST API.
+	mux.Handle(region.TransferPath, router.TransferHandler())
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -167,6 +186,12 @@ func (s *Server) run(ctx context.Context) (err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.base.With(slog.String("component", "http")).Handler(), slog.LevelWarn),
 	}
+	// Long-polling receives return at once when shutdown begins, so they
+	// do not hold the drain up for their whole wait.
+	srv.RegisterOnShutdown(engine.StopWaiting)
+	// The senders to other regions stop when shutdown begins; entries they
+	// were sending go back to the outboxes.
+	srv.RegisterOnShutdown(func() { _ = router.Close() })
 	return s.serve(ctx, srv, ln)
 }
 
@@ -196,8 +221,7 @@ func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener) e
 	}
 
 	// Shutdown stops accepting, closes idle connections and waits for
-	// active requests. A long-polling receive counts as active, so a stop
-	// can take up to the longest receive wait.
+	// active requests. Long-polling receives end at once (StopWaiting).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -273,6 +297,45 @@ func (s *Server) httpPassword() (string, error) {
 		return h.Password, nil
 	}
 	return readSecretFile("password-file", h.PasswordFile)
+}
+
+// regionConfig returns the region router's configuration, with the
+// passwords read from their files. Remote regions without credentials of
+// their own present the server's inter-region credentials.
+func (s *Server) regionConfig() (region.Config, error) {
+	rc := s.cfg.Regions
+	accept := region.Credentials{Username: rc.Username, Password: rc.Password}
+	if rc.PasswordFile != "" {
+		p, err := readSecretFile("region-password-file", rc.PasswordFile)
+		if err != nil {
+			return region.Config{}, err
+		}
+		accept.Password = p
+	}
+	cfg := region.Config{
+		Local:          s.cfg.Queue.Region,
+		Accept:         accept,
+		RequestTimeout: rc.RequestTimeout,
+		Logger:         s.base,
+	}
+	for _, rm := range rc.Remotes {
+		creds := region.Credentials{Username: rm.Username, Password: rm.Password}
+		if rm.PasswordFile != "" {
+			p, err := readSecretFile("password-file of region "+rm.Name, rm.PasswordFile)
+			if err != nil {
+				return region.Config{}, err
+			}
+			creds.Password = p
+		}
+		if creds.Username == "" {
+			creds.Username = accept.Username
+		}
+		if creds.Password == "" {
+			creds.Password = accept.Password
+		}
+		cfg.Remotes = append(cfg.Remotes, region.Remote{Name: rm.Name, Endpoints: rm.Endpoints, Credentials: creds})
+	}
+	return cfg, nil
 }
 
 // readSecretFile returns the content of a file that holds one secret,

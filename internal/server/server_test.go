@@ -210,22 +210,34 @@ func TestRunShutdownTimeout(t *testing.T) {
 		t.Fatalf("create queue: %d %s", status, body)
 	}
 
+	// A send whose body never ends keeps its request active past the
+	// shutdown timeout.
+	body, bodyWriter := io.Pipe()
+	defer bodyWriter.Close()
 	done := make(chan error, 1)
 	go func() {
-		resp, err := c.Get(r.url("/api/queues/q/messages?wait=20000"))
+		req, err := http.NewRequest(http.MethodPost, r.url("/api/queues/q/messages"), body)
+		if err != nil {
+			done <- err
+			return
+		}
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := c.Do(req)
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
 		}
 		done <- err
 	}()
-	waitForMetric(t, c, r.url("/metrics"), `qakka_queue_waiting_receives{queue="q"} 1`)
+	if _, err := bodyWriter.Write([]byte("the start of a body")); err != nil {
+		t.Fatalf("write request body: %v", err)
+	}
 
 	if err := r.stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 	if err := <-done; err == nil {
-		t.Error("receive that outlived the shutdown timeout succeeded, want a closed connection")
+		t.Error("request that outlived the shutdown timeout succeeded, want a closed connection")
 	}
 }
 
