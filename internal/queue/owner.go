@@ -137,7 +137,9 @@ func (o *owner) round(ctx context.Context, first op) {
 	t := newTxn()
 	// Timers fire first, so a request in this round sees every deadline
 	// that has passed: an ack after its deadline fails even if the timer
-	// tick has not been received yet.
+	// tick has not been received yet. fireTimers stops at the store's batch
+	// limit; an inflight entry it leaves past its deadline counts as timed
+	// out (see current), and the next round fires it.
 	o.fireTimers(t, o.e.clock.Now())
 	if first != nil {
 		first.stage(o, t)
@@ -495,9 +497,11 @@ func (o *owner) startMove(t *txn, old *storage.Entry, target string, kind moveKi
 	t.moves = append(t.moves, move{source: o.name, entry: en, kind: kind})
 }
 
-// fireTimers times out inflight entries and releases delayed ones.
+// fireTimers times out inflight entries and releases delayed ones, until the
+// round holds the store's batch limit. armTimer then starts the next round
+// at once for the entries that are still due.
 func (o *owner) fireTimers(t *txn, now time.Time) {
-	for {
+	for t.size() < o.e.maxWrites {
 		it := o.deadline.popDue(now)
 		if it == nil {
 			break
@@ -509,7 +513,7 @@ func (o *owner) fireTimers(t *txn, now time.Time) {
 		t.audit(o.auditEvent(en, ActionTimedOut, now, ""))
 		o.returnEntry(t, en, 0, now)
 	}
-	for {
+	for t.size() < o.e.maxWrites {
 		it := o.delayed.popDue(now)
 		if it == nil {
 			break
@@ -523,6 +527,17 @@ func (o *owner) fireTimers(t *txn, now time.Time) {
 		ne := o.requeue(t, en, 0, now)
 		t.audit(o.auditEvent(&ne, ActionAvailable, now, ""))
 	}
+}
+
+// current returns the inflight item of a delivery id, or false when the id
+// is not inflight or its deadline has passed at now. An item past its
+// deadline has timed out even while fireTimers has not yet returned it.
+func (o *owner) current(id uuid.UUID, now time.Time) (*item, bool) {
+	it, ok := o.inflight[id]
+	if !ok || !now.Before(it.entry.DueAt) {
+		return nil, false
+	}
+	return it, true
 }
 
 // returnEntry puts a timed-out or nacked entry back: to the dead-letter queue
