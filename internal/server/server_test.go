@@ -236,6 +236,9 @@ func TestRunShutdownTimeout(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
+	// End the body cleanly: the request can now only fail because the
+	// server closed its connection.
+	bodyWriter.Close()
 	if err := <-done; err == nil {
 		t.Error("request that outlived the shutdown timeout succeeded, want a closed connection")
 	}
