@@ -134,6 +134,11 @@ hints_directory: $node/data/hints
 saved_caches_directory: $node/data/saved_caches
 cdc_raw_directory: $node/data/cdc_raw
 auto_snapshot: false
+# Qakka commits a queue's round of requests as one logged batch, which can
+# exceed the default thresholds of 5KiB (warn) and 50KiB (fail): see
+# internal/storage/cassandrastore/doc.go.
+batch_size_warn_threshold: 64KiB
+batch_size_fail_threshold: 128KiB
 EOF
 	cat >"$node/logback.xml" <<'EOF'
 <configuration scan="false">

@@ -35,7 +35,10 @@ type purgeOp struct {
 	started bool
 	until   uint64
 	count   int64
-	reply   reply[int64]
+	// held lists the inflight and delayed items that existed at the start;
+	// each step removes a chunk of those still in place.
+	held  []*item
+	reply reply[int64]
 }
 
 func (p *purgeOp) fail(err error) { p.reply.send(0, err) }
@@ -49,22 +52,40 @@ func (p *purgeOp) step(o *owner, t *txn) bool {
 	if !p.started {
 		p.started = true
 		p.until = o.meta.NextSeq
-		for id, it := range o.inflight {
-			en := &it.entry
-			delete(o.inflight, id)
-			o.removeEntry(t, en)
-			p.purged(o, t, en, now)
+		p.held = make([]*item, 0, len(o.inflight)+len(o.delayed))
+		for _, it := range o.inflight {
+			p.held = append(p.held, it)
 		}
-		o.deadline = nil
-		for _, it := range o.delayed {
-			en := &it.entry
-			o.removeEntry(t, en)
-			p.purged(o, t, en, now)
-		}
-		o.delayed = nil
+		p.held = append(p.held, o.delayed...)
 	}
+
+	n := 0
+	for n < o.e.chunk && len(p.held) > 0 {
+		it := p.held[len(p.held)-1]
+		p.held[len(p.held)-1] = nil
+		p.held = p.held[:len(p.held)-1]
+		// An item left its heap (index -1) when it was acked, timed out,
+		// nacked or released since the purge started.
+		if it.index < 0 {
+			continue
+		}
+		en := &it.entry
+		if en.State == storage.Inflight {
+			delete(o.inflight, en.ID)
+			o.deadline.remove(it)
+		} else {
+			o.delayed.remove(it)
+		}
+		o.removeEntry(t, en)
+		p.purged(o, t, en, now)
+		n++
+	}
+	if len(p.held) > 0 {
+		return false
+	}
+
 	done := false
-	for n := 0; n < o.e.chunk; n++ {
+	for ; n < o.e.chunk; n++ {
 		if next := o.peekAvailable(t); next == nil || next.Seq >= p.until {
 			done = true
 			break

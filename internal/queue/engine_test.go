@@ -14,7 +14,6 @@ import (
 	"github.com/qakka/qakka/internal/clock"
 	"github.com/qakka/qakka/internal/queue"
 	"github.com/qakka/qakka/internal/storage"
-	"github.com/qakka/qakka/internal/storage/pebblestore"
 )
 
 func TestMain(m *testing.M) {
@@ -23,23 +22,24 @@ func TestMain(m *testing.M) {
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// env is an engine on Pebble in a temporary directory, on a fake clock.
+// env is an engine on a fresh store of one backend, on a fake clock.
 type env struct {
-	t     *testing.T
-	dir   string
-	opts  queue.Options
-	clock *clock.Fake
-	store storage.Store
-	e     *queue.Engine
+	t *testing.T
+	// openStore opens the test's store; restart calls it again.
+	openStore func() (storage.Store, error)
+	opts      queue.Options
+	clock     *clock.Fake
+	store     storage.Store
+	e         *queue.Engine
 }
 
-func newEnv(t *testing.T, opts queue.Options) *env {
+func newEnv(t *testing.T, b backend, opts queue.Options) *env {
 	t.Helper()
 	fc := clock.NewFake(epoch)
 	if opts.Clock == nil {
 		opts.Clock = fc
 	}
-	v := &env{t: t, dir: t.TempDir(), opts: opts, clock: fc}
+	v := &env{t: t, openStore: b.place(t, opts.Clock.Now), opts: opts, clock: fc}
 	v.open()
 	t.Cleanup(v.close)
 	return v
@@ -47,7 +47,7 @@ func newEnv(t *testing.T, opts queue.Options) *env {
 
 func (v *env) open() {
 	v.t.Helper()
-	st, err := pebblestore.Open(v.dir, pebblestore.Options{})
+	st, err := v.openStore()
 	if err != nil {
 		v.t.Fatalf("open store: %v", err)
 	}
@@ -146,8 +146,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestSendReceiveAck(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestSendReceiveAck(t *testing.T) { forEachBackend(t, testSendReceiveAck) }
+
+func testSendReceiveAck(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q"})
 
 	sent := v.send("q", "hello")
@@ -190,8 +192,10 @@ func TestSendReceiveAck(t *testing.T) {
 	}
 }
 
-func TestReceiveCountBound(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestReceiveCountBound(t *testing.T) { forEachBackend(t, testReceiveCountBound) }
+
+func testReceiveCountBound(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q"})
 	for i := range 25 {
 		v.send("q", fmt.Sprint(i))
@@ -214,9 +218,11 @@ func TestReceiveCountBound(t *testing.T) {
 	}
 }
 
-func TestFIFOAcrossBufferAndShards(t *testing.T) {
+func TestFIFOAcrossBufferAndShards(t *testing.T) { forEachBackend(t, testFIFOAcrossBufferAndShards) }
+
+func testFIFOAcrossBufferAndShards(t *testing.T, b backend) {
 	// A tiny buffer and tiny shards exercise refills and shard retirement.
-	v := newEnv(t, queue.Options{BufferSize: 3, ShardSize: 5})
+	v := newEnv(t, b, queue.Options{BufferSize: 3, ShardSize: 5})
 	v.create(queue.Config{Name: "q"})
 	const n = 60
 	for i := range n {
@@ -261,7 +267,11 @@ func TestFIFOAcrossBufferAndShards(t *testing.T) {
 }
 
 func TestVisibilityTimeoutRedelivers(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+	forEachBackend(t, testVisibilityTimeoutRedelivers)
+}
+
+func testVisibilityTimeoutRedelivers(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q", VisibilityTimeout: 10 * time.Second})
 	v.send("q", "m")
 	first := v.receive("q", 1)[0]
@@ -296,8 +306,10 @@ func TestVisibilityTimeoutRedelivers(t *testing.T) {
 	}
 }
 
-func TestVisibilityPerReceive(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestVisibilityPerReceive(t *testing.T) { forEachBackend(t, testVisibilityPerReceive) }
+
+func testVisibilityPerReceive(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q"})
 	v.send("q", "m")
 	vis := 2 * time.Second
@@ -313,8 +325,10 @@ func TestVisibilityPerReceive(t *testing.T) {
 	eventually(t, "redelivery", func() bool { return len(v.receive("q", 1)) == 1 })
 }
 
-func TestDelayedDelivery(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestDelayedDelivery(t *testing.T) { forEachBackend(t, testDelayedDelivery) }
+
+func testDelayedDelivery(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q"})
 	delay := 5 * time.Second
 	res := v.sendWith("q", queue.SendRequest{Data: []byte("later"), Delay: &delay})
@@ -342,8 +356,10 @@ func TestDelayedDelivery(t *testing.T) {
 	}
 }
 
-func TestQueueDefaultDelay(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestQueueDefaultDelay(t *testing.T) { forEachBackend(t, testQueueDefaultDelay) }
+
+func testQueueDefaultDelay(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q", DefaultDelay: time.Minute})
 	v.send("q", "m")
 	if got := v.receive("q", 1); len(got) != 0 {
@@ -356,8 +372,10 @@ func TestQueueDefaultDelay(t *testing.T) {
 	}
 }
 
-func TestExpiredNeverDelivered(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestExpiredNeverDelivered(t *testing.T) { forEachBackend(t, testExpiredNeverDelivered) }
+
+func testExpiredNeverDelivered(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q"})
 	v.sendWith("q", queue.SendRequest{Data: []byte("short"), Expiration: 10 * time.Second})
 	v.send("q", "long")
@@ -386,8 +404,10 @@ func TestExpiredNeverDelivered(t *testing.T) {
 	}
 }
 
-func TestSendValidation(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestSendValidation(t *testing.T) { forEachBackend(t, testSendValidation) }
+
+func testSendValidation(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q", MaxMessageSize: 10})
 	ctx := context.Background()
 	neg := -time.Second
@@ -424,8 +444,10 @@ func TestSendValidation(t *testing.T) {
 	}
 }
 
-func TestLongPollWakeUps(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestLongPollWakeUps(t *testing.T) { forEachBackend(t, testLongPollWakeUps) }
+
+func testLongPollWakeUps(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q", VisibilityTimeout: 10 * time.Second})
 	ctx := context.Background()
 	wait := 20 * time.Second
@@ -542,8 +564,10 @@ func TestLongPollWakeUps(t *testing.T) {
 	})
 }
 
-func TestNackAndExtend(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestNackAndExtend(t *testing.T) { forEachBackend(t, testNackAndExtend) }
+
+func testNackAndExtend(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "q", VisibilityTimeout: 10 * time.Second})
 	ctx := context.Background()
 	v.send("q", "m")
@@ -601,8 +625,10 @@ func TestNackAndExtend(t *testing.T) {
 	}
 }
 
-func TestDeadLetterAndRedrive(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestDeadLetterAndRedrive(t *testing.T) { forEachBackend(t, testDeadLetterAndRedrive) }
+
+func testDeadLetterAndRedrive(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	v.create(queue.Config{Name: "work", VisibilityTimeout: 10 * time.Second, RetryCount: 1, DeadLetterQueue: "work.dlq"})
 	ctx := context.Background()
 	sent := v.sendWith("work", queue.SendRequest{ContentType: "application/json", Data: []byte(`{"n":1}`)})
@@ -681,8 +707,10 @@ func TestDeadLetterAndRedrive(t *testing.T) {
 	}
 }
 
-func TestPurge(t *testing.T) {
-	v := newEnv(t, queue.Options{BufferSize: 4, ShardSize: 7})
+func TestPurge(t *testing.T) { forEachBackend(t, testPurge) }
+
+func testPurge(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{BufferSize: 4, ShardSize: 7})
 	v.create(queue.Config{Name: "q"})
 	ctx := context.Background()
 	for i := range 30 {
@@ -719,8 +747,10 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-func TestRestartRecovery(t *testing.T) {
-	v := newEnv(t, queue.Options{BufferSize: 5, ShardSize: 8})
+func TestRestartRecovery(t *testing.T) { forEachBackend(t, testRestartRecovery) }
+
+func testRestartRecovery(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{BufferSize: 5, ShardSize: 8})
 	v.create(queue.Config{Name: "q", VisibilityTimeout: 10 * time.Second})
 	for i := range 20 {
 		v.send("q", fmt.Sprint(i))
@@ -764,8 +794,10 @@ func TestRestartRecovery(t *testing.T) {
 	eventually(t, "delayed after restart", func() bool { return len(v.receive("q", 10)) >= 1 })
 }
 
-func TestQueueAdmin(t *testing.T) {
-	v := newEnv(t, queue.Options{})
+func TestQueueAdmin(t *testing.T) { forEachBackend(t, testQueueAdmin) }
+
+func testQueueAdmin(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{})
 	ctx := context.Background()
 	cfg, created, err := v.e.CreateQueue(ctx, queue.Config{Name: "q", RetryCount: 2})
 	if err != nil || !created || cfg.RetryCount != 2 {
@@ -821,8 +853,10 @@ func TestQueueAdmin(t *testing.T) {
 	}
 }
 
-func TestPeek(t *testing.T) {
-	v := newEnv(t, queue.Options{ShardSize: 4})
+func TestPeek(t *testing.T) { forEachBackend(t, testPeek) }
+
+func testPeek(t *testing.T, b backend) {
+	v := newEnv(t, b, queue.Options{ShardSize: 4})
 	v.create(queue.Config{Name: "q"})
 	ctx := context.Background()
 	for i := range 9 {
@@ -864,8 +898,12 @@ func TestPeek(t *testing.T) {
 }
 
 func TestConcurrentProducersConsumers(t *testing.T) {
+	forEachBackend(t, testConcurrentProducersConsumers)
+}
+
+func testConcurrentProducersConsumers(t *testing.T, b backend) {
 	// Long polls need time to pass here, so this test runs on the real clock.
-	v := newEnv(t, queue.Options{BufferSize: 50, ShardSize: 100, Clock: clock.Real{}})
+	v := newEnv(t, b, queue.Options{BufferSize: 50, ShardSize: 100, Clock: clock.Real{}})
 	v.create(queue.Config{Name: "q"})
 	ctx := context.Background()
 	const producers, perProducer = 4, 250

@@ -20,27 +20,62 @@ import (
 // payloadParallelism bounds the concurrent payload writes of one commit.
 const payloadParallelism = 4
 
+// auditParallelism bounds the concurrent audit writes of one commit. Audit
+// rows are small, and a commit of a 100-message receive writes 100 of them.
+const auditParallelism = 32
+
+// maxBatchWrites is the batch limit that MaxBatchWrites returns. With it, a
+// round of many small requests stays within Cassandra's default
+// batch_size_fail_threshold of 50 KiB for short names and content types. The
+// section "Batch size" in doc.go derives it from sizes measured on Cassandra
+// 5.0.8.
+const maxBatchWrites = 64
+
+// minBatchSizeFailThreshold is the batch_size_fail_threshold that a round of
+// the engine needs when its names and content types have their maximum
+// length. The section "Batch size" in doc.go explains the figure.
+const minBatchSizeFailThreshold = "128KiB"
+
+var _ storage.BatchLimiter = (*Store)(nil)
+
+// MaxBatchWrites implements storage.BatchLimiter.
+func (s *Store) MaxBatchWrites() int { return maxBatchWrites }
+
 // Commit implements storage.Store.
 //
 // Cassandra has no transaction across partitions other than a logged batch,
 // which replays every statement from the batchlog once any of them is applied.
 // Cassandra rejects a batch that spans several partitions and whose data
 // exceeds batch_size_fail_threshold (50 KiB by default), while a payload alone
-// may be 1 MiB. So Commit first writes the payloads, each with its own
-// statement, and then everything else in one logged batch: entries and the
-// registration of their shards, shard retirements, metadata, audit events and
-// payload deletions.
+// may be 1 MiB. So Commit writes in three steps:
 //
-// That order is safe. A payload is only read through an entry that refers to
-// it, and the entry is written by the batch, after the payload. If the batch
-// fails, the payloads stay behind unreferenced: nothing reads them, a retried
-// commit writes them again with the same content, and they expire by their TTL.
-// The reverse order could leave an entry whose payload is missing.
+//  1. the payloads, each with its own statement;
+//  2. one logged batch with entries and the registration of their shards,
+//     shard retirements, metadata and payload deletions;
+//  3. the audit events, each with its own statement.
 //
-// When Commit returns nil, every write is acknowledged at the configured
-// consistency. How durable that is depends on the nodes' commitlog_sync
-// setting: with the default "periodic" mode, a write acknowledged by replicas
-// that all lose power within commitlog_sync_period can be lost.
+// The payloads go first. A payload is only read through an entry that refers
+// to it, and the entry is written by the batch, after the payload. If the
+// batch fails, the payloads stay behind unreferenced: nothing reads them, a
+// retried commit writes them again with the same content, and they expire by
+// their TTL. The reverse order could leave an entry whose payload is missing.
+//
+// The audit events go last, because an event without the writes it describes
+// is not harmless. The engine treats a "sent" event as proof that a message
+// with that id is stored, and drops a later send of the same id as a
+// duplicate. An audit row written before a batch that then failed would make
+// the client's retry of that send lose the message. Written after the batch,
+// an event can only be missing: when the audit writes fail, Commit returns an
+// error although the batch is applied, and the engine reloads the queue's
+// state from storage, as after any failed commit. A retried send of the same
+// id is then stored twice, which the at-least-once contract allows.
+//
+// When a write of Commit fails, the outcome is unknown, as for any Cassandra
+// write that times out: the batch may have been applied. When Commit returns
+// nil, every write is acknowledged at the configured consistency. How durable
+// that is depends on the nodes' commitlog_sync setting: with the default
+// "periodic" mode, a write acknowledged by replicas that all lose power
+// within commitlog_sync_period can be lost.
 func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
 	if b == nil || b.Empty() {
 		return nil
@@ -56,22 +91,38 @@ func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	audit, err := s.auditStatements(b)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 
 	if err := s.putPayloads(ctx, payloads); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if err := s.execBatch(ctx, entries); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if err := s.putAudit(ctx, audit); err != nil {
+		return fmt.Errorf("commit: the batch is applied, but %w", err)
+	}
+	return nil
+}
+
+// execBatch runs entries as one logged batch.
+func (s *Store) execBatch(ctx context.Context, entries []gocql.BatchEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-
 	batch := s.session.Batch(gocql.LoggedBatch).WithTimestamp(s.timestamp())
 	batch.Entries = entries
-	if err := batch.ExecContext(ctx); err != nil {
-		if strings.Contains(err.Error(), "Batch too large") {
-			return fmt.Errorf("commit: batch of %d statements exceeds the cluster's batch_size_fail_threshold; "+
-				"raise it or commit fewer entries at once: %w", len(entries), err)
-		}
-		return fmt.Errorf("commit: batch of %d statements: %w", len(entries), err)
+	err := batch.ExecContext(ctx)
+	if err != nil && strings.Contains(err.Error(), "Batch too large") {
+		return fmt.Errorf("batch of %d statements is larger than the cluster's batch_size_fail_threshold, "+
+			"which Qakka needs at %s or more on every node (see the cassandrastore package documentation): %w",
+			len(entries), minBatchSizeFailThreshold, err)
+	}
+	if err != nil {
+		return fmt.Errorf("batch of %d statements: %w", len(entries), err)
 	}
 	return nil
 }
@@ -115,6 +166,40 @@ func (s *Store) putPayloads(ctx context.Context, payloads [][]any) error {
 				WithTimestamp(timestamp).Idempotent(true).ExecContext(gctx)
 			if err != nil {
 				return fmt.Errorf("write payload %v of queue %s: %w", values[1], values[0], err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// auditStatements returns the argument lists of the audit writes of b.
+func (s *Store) auditStatements(b *storage.Batch) ([][]any, error) {
+	out := make([][]any, 0, len(b.Audit))
+	for _, ev := range b.Audit {
+		values, err := s.auditValues(ev)
+		if err != nil {
+			return nil, fmt.Errorf("audit event %s of message %s: %w", ev.Action, ev.MessageID, err)
+		}
+		out = append(out, values)
+	}
+	return out, nil
+}
+
+// putAudit writes audit events concurrently, all with one timestamp.
+func (s *Store) putAudit(ctx context.Context, events [][]any) error {
+	if len(events) == 0 {
+		return nil
+	}
+	timestamp := s.timestamp()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(auditParallelism)
+	for _, values := range events {
+		g.Go(func() error {
+			err := s.session.Query(s.stmt.insertAudit, values...).
+				WithTimestamp(timestamp).Idempotent(true).ExecContext(gctx)
+			if err != nil {
+				return fmt.Errorf("write audit event %v of message %v: %w", values[3], values[0], err)
 			}
 			return nil
 		})
@@ -196,13 +281,6 @@ func (s *Store) batchEntries(b *storage.Batch) ([]gocql.BatchEntry, error) {
 			return nil, fmt.Errorf("metadata of queue %s: %w", queue, err)
 		}
 		add(s.stmt.insertMeta, values...)
-	}
-	for _, ev := range b.Audit {
-		values, err := s.auditValues(ev)
-		if err != nil {
-			return nil, fmt.Errorf("audit event %s of message %s: %w", ev.Action, ev.MessageID, err)
-		}
-		add(s.stmt.insertAudit, values...)
 	}
 	for _, k := range b.DeletePayloads {
 		if k.Queue == "" {

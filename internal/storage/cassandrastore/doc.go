@@ -60,14 +60,11 @@
 // # Writes
 //
 // Commit writes payloads first, each with its own statement. It then writes
-// everything else in one logged batch, which Cassandra applies atomically
-// through its batchlog. The comment on Commit explains why that order is safe. A logged batch that spans
-// several partitions is rejected when its data exceeds the server's
-// batch_size_fail_threshold (50 KiB by default). In Cassandra 5.0 one queue
-// entry counts about 340 bytes there (measured on a single node with the test
-// fixtures), so the default admits about 140 entries per commit; an audit
-// event adds about as much. Clusters whose commits are larger must raise the
-// threshold.
+// entries, shard registrations and retirements, metadata and payload
+// deletions in one logged batch, which Cassandra applies atomically through
+// its batchlog, and last the audit events, each with its own statement. The
+// comment on Commit explains why that order is safe, and why audit events
+// are not part of the batch's atomicity.
 //
 // Every write carries a client timestamp in microseconds that is strictly
 // increasing within one Store, because Cassandra settles concurrent writes of
@@ -78,6 +75,41 @@
 // (INSERT ... IF NOT EXISTS, UPDATE ... IF EXISTS, DELETE ... IF EXISTS) at
 // Config.SerialConsistency, so that a name is created once even when two
 // nodes race. A transaction that times out is run again, up to four times.
+//
+// # Batch size
+//
+// Cassandra rejects a logged batch that spans several partitions when its
+// data exceeds batch_size_fail_threshold (50 KiB by default), and logs a
+// warning above batch_size_warn_threshold (5 KiB by default). The sizes that
+// Cassandra 5.0.8 logs for such batches give these costs per statement:
+//
+//   - an entry put: about 340 bytes with short names and content types, and
+//     740 bytes with an 80-character queue, source and target queue and a
+//     255-character content type;
+//   - an entry or payload deletion: 29 bytes;
+//   - a queue's metadata: about 500 bytes.
+//
+// Store implements storage.BatchLimiter with 64 writes: the engine stops
+// adding requests to a round once the round counts that many writes (audit
+// events and payload puts included, although they are outside the batch).
+// One more request can still join the round, and the largest is a receive
+// of 100 messages, 100 entry puts and 100 deletions. Computed from the sizes
+// above, the largest round is then about 47 KiB with short fields, within
+// the default threshold, and up to about 100 KiB with every field at its
+// maximum length (TestCommitWorstCaseRound commits such rounds, 88 KiB for a
+// receive and 77 KiB for a send). A cluster that serves Qakka therefore sets,
+// in cassandra.yaml of every node:
+//
+//	batch_size_fail_threshold: 128KiB
+//	batch_size_warn_threshold: 64KiB
+//
+// The warning threshold only keeps the node's log quiet for ordinary rounds.
+// A commit rejected as too large fails with an error that names the setting.
+//
+// NOTE: one round of the engine is not bounded by MaxBatchWrites: the first
+// step of a purge removes every inflight and delayed message of the queue at
+// once, an entry and a payload deletion each (58 bytes), so a purge that
+// finds more than about 2,000 of them exceeds 128 KiB and fails.
 //
 // # Consistency
 //

@@ -91,11 +91,14 @@ func (s *Store) Close() error {
 // of one cell by timestamp (last write wins, and a delete wins a tie), so two
 // commits of this process must never share one.
 //
-// NB: timestamps come from this machine's clock. When a queue's owner moves to
-// another node, that node's writes win only if its clock is not behind the
-// previous owner's by more than the time between their writes.
+// NB: timestamps come from this machine's clock, never from Config.Now, which
+// only sets the time TTLs count from: a fake clock that stands still would
+// give a reopened store timestamps behind the ones it wrote before. When a
+// queue's owner moves to another node, that node's writes win only if its
+// clock is not behind the previous owner's by more than the time between
+// their writes.
 func (s *Store) timestamp() int64 {
-	now := s.cfg.Now().UnixMicro()
+	now := time.Now().UnixMicro()
 	for {
 		last := s.lastTimestamp.Load()
 		next := max(now, last+1)
