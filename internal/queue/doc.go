@@ -7,8 +7,9 @@
 // available entries (prefetched from storage, up to Options.BufferSize), its
 // long-poll waiters, a heap of inflight deadlines and a heap of delayed
 // entries. Requests reach it over a channel. The owner works in rounds: it
-// takes every queued request (up to 256), fires due timers, serves waiters,
-// and commits all the round's writes as one storage batch before it replies.
+// fires due timers, takes the queued requests (up to 256, and no more once
+// the round's writes reach the store's batch limit), serves waiters, and
+// commits all the round's writes as one storage batch before it replies.
 // Concurrent senders of a queue therefore share one sync, and the store
 // groups the syncs of different queues.
 //

@@ -251,7 +251,9 @@ type Store interface {
 	DeleteQueue(ctx context.Context, name string) error
 
 	// Commit applies b atomically. When it returns nil the writes are durable:
-	// they survive a crash of the process or the machine.
+	// they survive a crash of the process or the machine. A backend may write
+	// the audit events after the rest, so a crash can lose the audit events
+	// of a committed batch but never store events of an uncommitted one.
 	Commit(ctx context.Context, b *Batch) error
 
 	// Meta returns a queue's metadata, or the zero Meta when none is stored.
