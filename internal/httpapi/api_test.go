@@ -15,8 +15,10 @@ import (
 	"github.com/qakka/qakka/client"
 )
 
-func TestBasicAuth(t *testing.T) {
-	s := newTestServer(t, func(st *setup) { st.api.Auth = Auth{Username: "admin", Password: "s3cr3t"} })
+func TestBasicAuth(t *testing.T) { forEachBackend(t, testBasicAuth) }
+
+func testBasicAuth(t *testing.T, b backend) {
+	s := newTestServer(t, b, func(st *setup) { st.api.Auth = Auth{Username: "admin", Password: "s3cr3t"} })
 	s.createQueue(client.Queue{Name: "q"})
 	cases := []struct {
 		name       string
@@ -62,10 +64,12 @@ func TestBasicAuth(t *testing.T) {
 	}
 }
 
-func TestBasicAuthNotLogged(t *testing.T) {
+func TestBasicAuthNotLogged(t *testing.T) { forEachBackend(t, testBasicAuthNotLogged) }
+
+func testBasicAuthNotLogged(t *testing.T, b backend) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
-	s := newTestServer(t, func(st *setup) {
+	s := newTestServer(t, b, func(st *setup) {
 		st.api.Auth = Auth{Username: "admin", Password: "hunter2-secret"}
 		st.engine.Logger = slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -100,11 +104,13 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func TestNewRejectsBadConfig(t *testing.T) {
+func TestNewRejectsBadConfig(t *testing.T) { forEachBackend(t, testNewRejectsBadConfig) }
+
+func testNewRejectsBadConfig(t *testing.T, b backend) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New without an engine succeeded")
 	}
-	s := newTestServer(t)
+	s := newTestServer(t, b)
 	if _, err := New(Config{Engine: s.engine, Auth: Auth{Password: "x"}}); err == nil {
 		t.Error("New with a password but no username succeeded")
 	}
@@ -113,8 +119,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestUnknownRouteAndMethod(t *testing.T) {
-	s := newTestServer(t)
+func TestUnknownRouteAndMethod(t *testing.T) { forEachBackend(t, testUnknownRouteAndMethod) }
+
+func testUnknownRouteAndMethod(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 
 	for _, path := range []string{"/api/nothing", "/api/queues/q/unknown", "/api/queues/q/messages/a/b/c", "/api/"} {
@@ -144,8 +152,10 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	}
 }
 
-func TestStorageUnavailable(t *testing.T) {
-	s := newTestServer(t)
+func TestStorageUnavailable(t *testing.T) { forEachBackend(t, testStorageUnavailable) }
+
+func testStorageUnavailable(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.sendJSON("q", `{}`)
 
@@ -168,8 +178,10 @@ func TestStorageUnavailable(t *testing.T) {
 	}
 }
 
-func TestRequestMetrics(t *testing.T) {
-	s := newTestServer(t)
+func TestRequestMetrics(t *testing.T) { forEachBackend(t, testRequestMetrics) }
+
+func testRequestMetrics(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.request(http.MethodGet, "/api/queues/nope/config", "", nil).expect(t, http.StatusNotFound)
 	s.request(http.MethodGet, "/api/nothing", "", nil).expect(t, http.StatusNotFound)
@@ -203,8 +215,10 @@ func TestRequestMetrics(t *testing.T) {
 	}
 }
 
-func TestMetricsSharedRegistry(t *testing.T) {
-	s := newTestServer(t)
+func TestMetricsSharedRegistry(t *testing.T) { forEachBackend(t, testMetricsSharedRegistry) }
+
+func testMetricsSharedRegistry(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	reg := prometheus.NewRegistry()
 	for range 2 {
 		if _, err := New(Config{Engine: s.engine, Registerer: reg}); err != nil {
@@ -214,7 +228,11 @@ func TestMetricsSharedRegistry(t *testing.T) {
 }
 
 func TestUnexpectedErrorIsGeneric500(t *testing.T) {
-	s := newTestServer(t)
+	forEachBackend(t, testUnexpectedErrorIsGeneric500)
+}
+
+func testUnexpectedErrorIsGeneric500(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))

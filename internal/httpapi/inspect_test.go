@@ -12,8 +12,10 @@ import (
 	"github.com/qakka/qakka/client"
 )
 
-func TestStats(t *testing.T) {
-	s := newTestServer(t)
+func TestStats(t *testing.T) { forEachBackend(t, testStats) }
+
+func testStats(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "dlq"})
 	s.createQueue(client.Queue{Name: "q", DeadLetterQueue: "dlq"})
 	for i := range 3 {
@@ -40,8 +42,10 @@ func TestStats(t *testing.T) {
 	}
 }
 
-func TestAudit(t *testing.T) {
-	s := newTestServer(t)
+func TestAudit(t *testing.T) { forEachBackend(t, testAudit) }
+
+func testAudit(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	sent := s.sendJSON("q", `{}`)
 	m := s.receive("q", 1)[0]
@@ -72,8 +76,10 @@ func TestAudit(t *testing.T) {
 	s.request(http.MethodGet, "/api/queues/q/messages/nope/audit", "", nil).expectError(t, http.StatusBadRequest, "messageId", "nope")
 }
 
-func TestPeekPages(t *testing.T) {
-	s := newTestServer(t)
+func TestPeekPages(t *testing.T) { forEachBackend(t, testPeekPages) }
+
+func testPeekPages(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	var sent []client.SendResponse
 	for i := range 5 {
@@ -139,8 +145,10 @@ func TestPeekPages(t *testing.T) {
 	}
 }
 
-func TestRedrive(t *testing.T) {
-	s := newTestServer(t)
+func TestRedrive(t *testing.T) { forEachBackend(t, testRedrive) }
+
+func testRedrive(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "dlq"})
 	s.createQueue(client.Queue{Name: "q", DeadLetterQueue: "dlq", RetryCount: 0})
 	for i := range 3 {
@@ -167,16 +175,18 @@ func TestRedrive(t *testing.T) {
 	s.request(http.MethodPost, "/api/queues/dlq/redrive?max=all", "", nil).expectError(t, http.StatusBadRequest, "max", "all")
 }
 
-func TestStatus(t *testing.T) {
+func TestStatus(t *testing.T) { forEachBackend(t, testStatus) }
+
+func testStatus(t *testing.T, b backend) {
 	started := time.Now().Add(-90 * time.Second).Truncate(time.Millisecond)
-	s := newTestServer(t, func(st *setup) {
+	s := newTestServer(t, b, func(st *setup) {
 		st.api.Region = "eu-west"
 		st.api.StartedAt = started
 	})
 
 	var got client.Status
 	s.request(http.MethodGet, "/api/status", "", nil).expect(t, http.StatusOK).decode(t, &got)
-	if got.Name != "Qakka" || got.Version != "test" || got.Storage != "pebble" || got.Region != "eu-west" {
+	if got.Name != "Qakka" || got.Version != "test" || got.Storage != b.name || got.Region != "eu-west" {
 		t.Errorf("status %+v", got)
 	}
 	if got.StartDate != started.UnixMilli() {

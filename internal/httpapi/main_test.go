@@ -23,7 +23,6 @@ import (
 	"github.com/qakka/qakka/internal/clock"
 	"github.com/qakka/qakka/internal/queue"
 	"github.com/qakka/qakka/internal/storage"
-	"github.com/qakka/qakka/internal/storage/pebblestore"
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +48,17 @@ func (f *faultStore) Commit(ctx context.Context, b *storage.Batch) error {
 	return f.Store.Commit(ctx, b)
 }
 
-// testServer is the API over a real engine on Pebble, served on loopback.
+// MaxBatchWrites passes on the wrapped store's batch limit, so that the
+// engine sizes its rounds as it does on the store itself.
+func (f *faultStore) MaxBatchWrites() int {
+	if bl, ok := f.Store.(storage.BatchLimiter); ok {
+		return bl.MaxBatchWrites()
+	}
+	return 0
+}
+
+// testServer is the API over a real engine on a real store, served on
+// loopback.
 type testServer struct {
 	t      *testing.T
 	url    string
@@ -70,25 +79,24 @@ type setup struct {
 	wrap func(http.Handler) http.Handler
 }
 
-// newTestServer starts an engine with a fake clock on a Pebble store in a
-// temporary directory, and the API on an httptest server. Cleanup stops
-// all of them.
-func newTestServer(t *testing.T, options ...func(*setup)) *testServer {
+// newTestServer starts an engine with a fake clock on a fresh store of
+// backend b, and the API on an httptest server. Cleanup stops all of them.
+func newTestServer(t *testing.T, b backend, options ...func(*setup)) *testServer {
 	t.Helper()
 	st := setup{
 		engine: queue.Options{Clock: clock.NewFake(testStart), Logger: testLogger(t)},
-		api:    Config{Version: "test", StorageName: "pebble", StartedAt: testStart},
+		api:    Config{Version: "test", StorageName: b.name, StartedAt: testStart},
 	}
 	for _, o := range options {
 		o(&st)
 	}
 
-	pebble, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	inner, err := b.place(t, st.engine.Clock.Now)()
 	if err != nil {
-		t.Fatalf("open pebble store: %v", err)
+		t.Fatalf("open %s store: %v", b.name, err)
 	}
-	store := &faultStore{Store: pebble}
-	t.Cleanup(func() { _ = pebble.Close() })
+	store := &faultStore{Store: inner}
+	t.Cleanup(func() { _ = inner.Close() })
 
 	engine, err := queue.New(store, st.engine)
 	if err != nil {

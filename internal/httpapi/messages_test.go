@@ -14,8 +14,10 @@ import (
 	"github.com/qakka/qakka/internal/queue"
 )
 
-func TestAckAndVisibilityTimeout(t *testing.T) {
-	s := newTestServer(t)
+func TestAckAndVisibilityTimeout(t *testing.T) { forEachBackend(t, testAckAndVisibilityTimeout) }
+
+func testAckAndVisibilityTimeout(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	const n = 100
 	for i := range n {
@@ -73,9 +75,11 @@ func TestAckAndVisibilityTimeout(t *testing.T) {
 	}
 }
 
-func TestReceiveLongPollWakesOnSend(t *testing.T) {
+func TestReceiveLongPollWakesOnSend(t *testing.T) { forEachBackend(t, testReceiveLongPollWakesOnSend) }
+
+func testReceiveLongPollWakesOnSend(t *testing.T, b backend) {
 	entered := make(chan struct{}, 1)
-	s := newTestServer(t, func(st *setup) {
+	s := newTestServer(t, b, func(st *setup) {
 		st.wrap = func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/messages") {
@@ -113,8 +117,12 @@ func TestReceiveLongPollWakesOnSend(t *testing.T) {
 }
 
 func TestReceiveLongPollBoundedByCount(t *testing.T) {
+	forEachBackend(t, testReceiveLongPollBoundedByCount)
+}
+
+func testReceiveLongPollBoundedByCount(t *testing.T, b backend) {
 	entered := make(chan struct{}, 1)
-	s := newTestServer(t, func(st *setup) {
+	s := newTestServer(t, b, func(st *setup) {
 		st.wrap = func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/messages") {
@@ -153,8 +161,10 @@ func TestReceiveLongPollBoundedByCount(t *testing.T) {
 	}
 }
 
-func TestReceiveLongPollEndsEmpty(t *testing.T) {
-	s := newTestServer(t)
+func TestReceiveLongPollEndsEmpty(t *testing.T) { forEachBackend(t, testReceiveLongPollEndsEmpty) }
+
+func testReceiveLongPollEndsEmpty(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	done := s.getAsync("/api/queues/q/messages?wait=2000")
 
@@ -178,8 +188,10 @@ func TestReceiveLongPollEndsEmpty(t *testing.T) {
 	}
 }
 
-func TestReceiveCount(t *testing.T) {
-	s := newTestServer(t)
+func TestReceiveCount(t *testing.T) { forEachBackend(t, testReceiveCount) }
+
+func testReceiveCount(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	for i := range 10 {
 		s.sendJSON("q", jsonPayload(i))
@@ -218,8 +230,10 @@ func TestReceiveCount(t *testing.T) {
 	}
 }
 
-func TestReceiveVisibility(t *testing.T) {
-	s := newTestServer(t)
+func TestReceiveVisibility(t *testing.T) { forEachBackend(t, testReceiveVisibility) }
+
+func testReceiveVisibility(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "default"})
 	s.createQueue(client.Queue{Name: "short", HandlingTimeoutSec: 10})
 	now := testStart.UnixMilli()
@@ -254,8 +268,10 @@ func TestReceiveVisibility(t *testing.T) {
 	}
 }
 
-func TestUnknownQueueIsNotFound(t *testing.T) {
-	s := newTestServer(t)
+func TestUnknownQueueIsNotFound(t *testing.T) { forEachBackend(t, testUnknownQueueIsNotFound) }
+
+func testUnknownQueueIsNotFound(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	id := uuid.NewString()
 	cases := []struct {
 		method      string
@@ -293,8 +309,10 @@ func TestUnknownQueueIsNotFound(t *testing.T) {
 	}
 }
 
-func TestAckErrors(t *testing.T) {
-	s := newTestServer(t)
+func TestAckErrors(t *testing.T) { forEachBackend(t, testAckErrors) }
+
+func testAckErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.sendJSON("q", `{}`)
 	available := s.sendJSON("q", `{}`)
@@ -307,8 +325,10 @@ func TestAckErrors(t *testing.T) {
 	s.request(http.MethodDelete, "/api/queues/q/messages/"+m.QueueMessageID, "", nil).expectError(t, http.StatusBadRequest, "message not inflight")
 }
 
-func TestGetDataErrors(t *testing.T) {
-	s := newTestServer(t)
+func TestGetDataErrors(t *testing.T) { forEachBackend(t, testGetDataErrors) }
+
+func testGetDataErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.request(http.MethodPost, "/api/queues/q/messages", "application/octet-stream", []byte("bytes")).expect(t, http.StatusOK)
 	m := s.receive("q", 1)[0]
@@ -320,8 +340,10 @@ func TestGetDataErrors(t *testing.T) {
 	s.request(http.MethodGet, m.Href, "", nil).expectError(t, http.StatusNotFound, "message not found")
 }
 
-func TestBatchAck(t *testing.T) {
-	s := newTestServer(t)
+func TestBatchAck(t *testing.T) { forEachBackend(t, testBatchAck) }
+
+func testBatchAck(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	for i := range 3 {
 		s.sendJSON("q", jsonPayload(i))
@@ -366,8 +388,10 @@ func TestBatchAck(t *testing.T) {
 	s.request(http.MethodPost, "/api/queues/q/messages/ack", "application/json", []byte(`{"ids":[]}`)).expectError(t, http.StatusBadRequest, "ids")
 }
 
-func TestNack(t *testing.T) {
-	s := newTestServer(t)
+func TestNack(t *testing.T) { forEachBackend(t, testNack) }
+
+func testNack(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.sendJSON("q", `{"n":1}`)
 	first := s.receive("q", 1)[0]
@@ -400,8 +424,10 @@ func TestNack(t *testing.T) {
 	s.request(http.MethodPut, "/api/queues/q/messages/"+uuid.NewString()+"?delay=later", "", nil).expectError(t, http.StatusBadRequest, "delay", "later")
 }
 
-func TestNackDeadLetters(t *testing.T) {
-	s := newTestServer(t)
+func TestNackDeadLetters(t *testing.T) { forEachBackend(t, testNackDeadLetters) }
+
+func testNackDeadLetters(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "dlq"})
 	s.createQueue(client.Queue{Name: "q", DeadLetterQueue: "dlq", RetryCount: 0})
 	sent := s.sendJSON("q", `{"poison":true}`)
@@ -423,8 +449,10 @@ func TestNackDeadLetters(t *testing.T) {
 	}
 }
 
-func TestExtend(t *testing.T) {
-	s := newTestServer(t)
+func TestExtend(t *testing.T) { forEachBackend(t, testExtend) }
+
+func testExtend(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", HandlingTimeoutSec: 10})
 	s.sendJSON("q", `{}`)
 	m := s.receive("q", 1)[0]
@@ -450,8 +478,10 @@ func TestExtend(t *testing.T) {
 	s.request(http.MethodPost, "/api/queues/q/messages/bad/extend", "", nil).expectError(t, http.StatusBadRequest, "bad")
 }
 
-func TestPurge(t *testing.T) {
-	s := newTestServer(t)
+func TestPurge(t *testing.T) { forEachBackend(t, testPurge) }
+
+func testPurge(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	for i := range 5 {
 		s.sendJSON("q", jsonPayload(i))
@@ -475,8 +505,10 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-func TestPeekAfterReceive(t *testing.T) {
-	s := newTestServer(t)
+func TestPeekAfterReceive(t *testing.T) { forEachBackend(t, testPeekAfterReceive) }
+
+func testPeekAfterReceive(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	for i := range 5 {
 		s.sendJSON("q", strconv.Itoa(i))

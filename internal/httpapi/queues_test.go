@@ -9,7 +9,11 @@ import (
 )
 
 func TestCreateQueueLocationAndConfig(t *testing.T) {
-	s := newTestServer(t)
+	forEachBackend(t, testCreateQueueLocationAndConfig)
+}
+
+func testCreateQueueLocationAndConfig(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 
 	r := s.doJSON(http.MethodPost, "/api/queues", client.Queue{Name: "q1"}).expect(t, http.StatusCreated)
 	if loc := r.header.Get("Location"); loc != "/api/queues/q1" {
@@ -41,7 +45,11 @@ func TestCreateQueueLocationAndConfig(t *testing.T) {
 }
 
 func TestCreateQueueExistingReturnsStored(t *testing.T) {
-	s := newTestServer(t)
+	forEachBackend(t, testCreateQueueExistingReturnsStored)
+}
+
+func testCreateQueueExistingReturnsStored(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", RetryCount: 3, HandlingTimeoutSec: 10})
 
 	r := s.doJSON(http.MethodPost, "/api/queues", client.Queue{Name: "q", RetryCount: 7}).expect(t, http.StatusOK)
@@ -55,8 +63,10 @@ func TestCreateQueueExistingReturnsStored(t *testing.T) {
 	}
 }
 
-func TestQueueConfigRoundTrip(t *testing.T) {
-	s := newTestServer(t)
+func TestQueueConfigRoundTrip(t *testing.T) { forEachBackend(t, testQueueConfigRoundTrip) }
+
+func testQueueConfigRoundTrip(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "dlq"})
 	want := client.Queue{
 		Name:                "q",
@@ -83,8 +93,10 @@ func TestQueueConfigRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUpdateConfig(t *testing.T) {
-	s := newTestServer(t)
+func TestUpdateConfig(t *testing.T) { forEachBackend(t, testUpdateConfig) }
+
+func testUpdateConfig(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", RetryCount: 3})
 
 	var resp client.Response
@@ -104,8 +116,10 @@ func TestUpdateConfig(t *testing.T) {
 	}
 }
 
-func TestUpdateConfigErrors(t *testing.T) {
-	s := newTestServer(t)
+func TestUpdateConfigErrors(t *testing.T) { forEachBackend(t, testUpdateConfigErrors) }
+
+func testUpdateConfigErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 
 	s.doJSON(http.MethodPut, "/api/queues/missing/config", client.Queue{}).expectError(t, http.StatusNotFound, `"missing"`)
@@ -114,8 +128,10 @@ func TestUpdateConfigErrors(t *testing.T) {
 	s.request(http.MethodPut, "/api/queues/q/config", "application/json", nil).expectError(t, http.StatusBadRequest, "empty")
 }
 
-func TestCreateQueueErrors(t *testing.T) {
-	s := newTestServer(t)
+func TestCreateQueueErrors(t *testing.T) { forEachBackend(t, testCreateQueueErrors) }
+
+func testCreateQueueErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	cases := []struct {
 		name        string
 		contentType string
@@ -143,8 +159,10 @@ func TestCreateQueueErrors(t *testing.T) {
 	}
 }
 
-func TestListQueuesBareArray(t *testing.T) {
-	s := newTestServer(t)
+func TestListQueuesBareArray(t *testing.T) { forEachBackend(t, testListQueuesBareArray) }
+
+func testListQueuesBareArray(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 
 	var names []string
 	s.request(http.MethodGet, "/api/queues", "", nil).expect(t, http.StatusOK).decode(t, &names)
@@ -160,8 +178,10 @@ func TestListQueuesBareArray(t *testing.T) {
 	}
 }
 
-func TestDeleteQueue(t *testing.T) {
-	s := newTestServer(t)
+func TestDeleteQueue(t *testing.T) { forEachBackend(t, testDeleteQueue) }
+
+func testDeleteQueue(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 
 	s.request(http.MethodDelete, "/api/queues/q", "", nil).expectError(t, http.StatusBadRequest, "confirm", "must be true")
