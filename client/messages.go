@@ -24,6 +24,10 @@ type SendOptions struct {
 	// Expiration drops the message if it is still unacked after this long,
 	// in whole seconds. Zero means the queue's retention.
 	Expiration time.Duration
+	// Regions names the regions to store the message in: comma-separated
+	// region names and the keywords LOCAL, ALL and REMOTE. Empty means the
+	// queue's defaultDestinations, or LOCAL when it has none.
+	Regions string
 }
 
 // Send stores one message in the queue and returns its ids once the server
@@ -52,6 +56,9 @@ func (c *Client) Send(ctx context.Context, queue string, data []byte, opts SendO
 			return SendResult{}, err
 		}
 		query.Set("expiration", strconv.FormatInt(secs, 10))
+	}
+	if opts.Regions != "" {
+		query.Set("regions", opts.Regions)
 	}
 	contentType := opts.ContentType
 	if contentType == "" {
@@ -88,6 +95,12 @@ func (c *Client) SendJSON(ctx context.Context, queue string, v any, opts SendOpt
 //
 // SendBatch is never retried automatically, for the same reason as Send.
 func (c *Client) SendBatch(ctx context.Context, queue string, entries []BatchSendEntry) (BatchSendResponse, error) {
+	return c.SendBatchToRegions(ctx, queue, "", entries)
+}
+
+// SendBatchToRegions is SendBatch with the regions to store every message
+// in, as SendOptions.Regions names them.
+func (c *Client) SendBatchToRegions(ctx context.Context, queue, regions string, entries []BatchSendEntry) (BatchSendResponse, error) {
 	path, err := queuePath(queue, "messages", "batch")
 	if err != nil {
 		return BatchSendResponse{}, err
@@ -100,8 +113,12 @@ func (c *Client) SendBatch(ctx context.Context, queue string, entries []BatchSen
 		return BatchSendResponse{}, err
 	}
 
+	query := url.Values{}
+	if regions != "" {
+		query.Set("regions", regions)
+	}
 	var out BatchSendResponse
-	r := request{method: http.MethodPost, path: path, body: body, contentType: "application/json"}
+	r := request{method: http.MethodPost, path: path, query: query, body: body, contentType: "application/json"}
 	if err := c.doJSON(ctx, r, &out); err != nil {
 		return BatchSendResponse{}, fmt.Errorf("send batch to queue %q: %w", queue, err)
 	}

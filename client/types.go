@@ -117,12 +117,19 @@ type ReceiveResponse struct {
 
 // SendResult describes one stored message.
 type SendResult struct {
-	MessageID      string `json:"messageId"`
-	QueueMessageID string `json:"queueMessageId"`
+	MessageID string `json:"messageId"`
+	// QueueMessageID identifies the copy in the server's own region. It is
+	// empty when the send did not name that region.
+	QueueMessageID string `json:"queueMessageId,omitempty"`
 	// DeliverDate is when the message becomes available: the send time,
 	// or later for a delayed message.
 	DeliverDate    int64 `json:"deliverDate"`
 	ExpirationDate int64 `json:"expirationDate"`
+	// Regions lists the regions the message goes to, the server's own
+	// first. PendingRegions lists those of them that store it later,
+	// through the server's durable outbox: every region but its own.
+	Regions        []string `json:"regions,omitempty"`
+	PendingRegions []string `json:"pendingRegions,omitempty"`
 }
 
 // SendResponse is the body of a single send
@@ -172,10 +179,13 @@ type BatchSendResult struct {
 }
 
 // BatchSendResponse is the body of a batch send. Count is how many entries
-// were stored.
+// were stored. Regions and PendingRegions are as in SendResult, for every
+// stored entry.
 type BatchSendResponse struct {
-	Count   int               `json:"count"`
-	Results []BatchSendResult `json:"results"`
+	Count          int               `json:"count"`
+	Results        []BatchSendResult `json:"results"`
+	Regions        []string          `json:"regions,omitempty"`
+	PendingRegions []string          `json:"pendingRegions,omitempty"`
 }
 
 // BatchAckRequest is the body of a batch ack
@@ -328,4 +338,44 @@ type Status struct {
 	// StartDate is when the server started.
 	StartDate int64 `json:"startDate"`
 	UptimeSec int64 `json:"uptimeSec"`
+	// Regions describes the other regions this server sends to.
+	Regions *RegionsStatus `json:"regions,omitempty"`
+}
+
+// RegionsStatus is the regions section of Status.
+type RegionsStatus struct {
+	// Local names the server's own region.
+	Local   string         `json:"local"`
+	Remotes []RemoteStatus `json:"remotes"`
+}
+
+// RemoteStatus describes one remote region and the server's outbox for
+// it.
+type RemoteStatus struct {
+	Name      string   `json:"name"`
+	Endpoints []string `json:"endpoints"`
+	// Reachable is whether the last POST to the region got a reply, and
+	// null before the first one. LastAttemptDate is when that POST was
+	// made, and LastError is the reason it failed.
+	Reachable       *bool  `json:"reachable"`
+	LastAttemptDate int64  `json:"lastAttemptDate,omitzero"`
+	LastError       string `json:"lastError,omitempty"`
+	// LastSuccessDate is when a POST last got a reply, from Endpoint.
+	LastSuccessDate int64  `json:"lastSuccessDate,omitzero"`
+	Endpoint        string `json:"endpoint,omitempty"`
+	// Backlog counts the outbox entries not yet stored by the region:
+	// Available, Inflight (being sent) and Delayed (waiting for a retry).
+	Backlog   int64 `json:"backlog"`
+	Available int64 `json:"available"`
+	Inflight  int64 `json:"inflight"`
+	Delayed   int64 `json:"delayed"`
+	// OldestAgeMs is the age of the oldest entry at the head of the
+	// outbox, in milliseconds, or zero when it is empty.
+	OldestAgeMs int64 `json:"oldestAgeMs"`
+	// Transferred and Failures count entries since the server started:
+	// those the region stored, and failed attempts to send one. Expired
+	// counts entries that expired in the outbox, over its life.
+	Transferred int64 `json:"transferred"`
+	Failures    int64 `json:"failures"`
+	Expired     int64 `json:"expired"`
 }

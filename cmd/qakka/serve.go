@@ -30,6 +30,10 @@ of the YAML file given with --config (data-dir: /var/lib/qakka). Flags beat
 the environment, which beats the file, which beats the defaults.
 Durations use Go syntax: 500ms, 30s, 5m, 336h.
 
+With --region-remotes the server also sends messages to other regions, each
+a qakka serve of its own, and with --region-username it accepts theirs at
+/api/regions/transfer (docs/regions.md).
+
 SIGINT or SIGTERM stops the server: it stops accepting requests, waits up to
 --shutdown-timeout for those in flight, then closes the store. A second
 signal exits at once.`,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 	"github.com/qakka/qakka/internal/storage/cassandrastore"
 	"github.com/qakka/qakka/internal/storage/pebblestore"
 )
@@ -32,7 +33,10 @@ type Config struct {
 	// Queue holds the queue engine's server-wide settings. Clock and Logger
 	// are left nil for the server to set.
 	Queue queue.Options
-	Log   Log
+	// Regions configures sends to other regions; Queue.Region names this
+	// server's own.
+	Regions Regions
+	Log     Log
 	// ShutdownTimeout bounds how long a stop waits for in-flight HTTP
 	// requests before it closes their connections. Default 30s.
 	ShutdownTimeout time.Duration
@@ -121,6 +125,7 @@ func Default() Config {
 			MaxMessageSize:    queue.DefaultMaxMessageSize,
 			Region:            queue.DefaultRegion,
 		},
+		Regions:         Regions{RequestTimeout: region.DefaultRequestTimeout},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -133,6 +138,7 @@ func (c *Config) Validate() error {
 		c.HTTP.Validate(),
 		c.Storage.Validate(),
 		validateQueue(c.Queue),
+		c.Regions.Validate(c.Queue.Region),
 		c.Log.Validate(),
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -282,8 +288,8 @@ func validateQueue(o queue.Options) error {
 	if o.ShardSize < 1 {
 		errs = append(errs, invalid("shard-size", o.ShardSize, "use a number of at least 1"))
 	}
-	if err := queue.ValidateName(o.Region); err != nil {
-		errs = append(errs, invalid("region", o.Region, "use 1 to %d letters, digits, '-', '_' or '.'", queue.MaxNameLength))
+	if err := region.ValidateName(o.Region); err != nil {
+		errs = append(errs, invalid("region", o.Region, "use 1 to 64 letters, digits, '-' or '_', and not %s, %s or %s", region.KeywordLocal, region.KeywordAll, region.KeywordRemote))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -24,6 +24,13 @@ func (c *Config) YAML() []byte {
 			continue
 		}
 		fmt.Fprintf(&b, "%s: %s\n", o.name, value)
+		if remotes, ok := o.field(c).(*[]RemoteRegion); ok {
+			for _, rm := range *remotes {
+				if rm.Password != "" {
+					fmt.Fprintf(&b, "# %s: the password of %s is set and not shown.\n", o.name, rm.Name)
+				}
+			}
+		}
 	}
 	return b.Bytes()
 }
@@ -54,6 +61,8 @@ func formatValue(field any) string {
 		return fmt.Sprint(*p)
 	case *cassandrastore.Replication:
 		return quote(formatReplication(*p))
+	case *[]RemoteRegion:
+		return formatRemotes(*p)
 	}
 	panic(fmt.Sprintf("config: unsupported field type %T", field))
 }

@@ -139,7 +139,15 @@ func fileLayer(path string) (layer, error) {
 	// keep its default.
 	var unknown []string
 	for _, key := range k.Keys() {
-		if _, ok := lookupOption(key); !ok {
+		o, ok := lookupOption(key)
+		if !ok {
+			// The keys of a map option's value are paths below its name;
+			// the option's parser checks them.
+			parent, _, nested := strings.Cut(key, ".")
+			o, ok = lookupOption(parent)
+			ok = ok && nested && isMapOption(o)
+		}
+		if !ok {
 			unknown = append(unknown, key)
 		}
 	}
@@ -219,6 +227,10 @@ func set(field any, v any) error {
 	case *uint64:
 		n, err := toInt(v, 0, math.MaxInt64)
 		*p = uint64(n)
+		return err
+	case *[]RemoteRegion:
+		r, err := parseRemotes(v)
+		*p = r
 		return err
 	case *cassandrastore.Replication:
 		s, err := toString(v)

@@ -15,8 +15,8 @@ type option struct {
 	name  string
 	usage string
 	// field returns the field of c that the option sets: a *string,
-	// *[]string, *time.Duration, *int, *int64, *uint64 or
-	// *cassandrastore.Replication.
+	// *[]string, *time.Duration, *int, *int64, *uint64,
+	// *cassandrastore.Replication or *[]RemoteRegion.
 	field func(c *Config) any
 	// secret options are redacted when the configuration is printed.
 	secret bool
@@ -68,6 +68,17 @@ var options = []option{
 		field: func(c *Config) any { return &c.HTTP.TLSCertFile }},
 	{name: "tls-key-file", usage: "PEM private key file of tls-cert-file",
 		field: func(c *Config) any { return &c.HTTP.TLSKeyFile }},
+
+	{name: "region-remotes", usage: "regions this server sends to: name=endpoint elements, comma-separated, where an endpoint is the base URL of one of the region's servers and a name given twice gets both; in YAML also a map from name to endpoints, username, password and password-file",
+		field: func(c *Config) any { return &c.Regions.Remotes }},
+	{name: "region-username", usage: "username that other regions must present to send transfers here, also presented to remote regions that set none; without it, transfers from other regions are rejected",
+		field: func(c *Config) any { return &c.Regions.Username }},
+	{name: "region-password", usage: "password of region-username (other local users can see flags: prefer region-password-file)",
+		field: func(c *Config) any { return &c.Regions.Password }, secret: true},
+	{name: "region-password-file", usage: "file that contains the password of region-username (a trailing newline is ignored)",
+		field: func(c *Config) any { return &c.Regions.PasswordFile }},
+	{name: "region-request-timeout", usage: "timeout of one POST of outbox entries to one endpoint of a remote region",
+		field: func(c *Config) any { return &c.Regions.RequestTimeout }},
 
 	{name: "log-level", usage: "log level: debug, info, warn or error",
 		field: func(c *Config) any { return &c.Log.Level }},
@@ -137,6 +148,8 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Uint64(o.name, *p, o.usage)
 		case *cassandrastore.Replication:
 			fs.String(o.name, formatReplication(*p), o.usage)
+		case *[]RemoteRegion:
+			fs.StringSlice(o.name, nil, o.usage)
 		default:
 			panic(fmt.Sprintf("config: option %s has an unsupported field type %T", o.name, p))
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // DefaultMaxBodyBytes is the default of Config.MaxBodyBytes: 16 MiB.
@@ -37,11 +38,15 @@ type Config struct {
 	// Auth turns on HTTP basic authentication when its Username is set.
 	Auth Auth
 	// Version, StorageName and Region are reported by GET /api/status.
-	// Region also names the local region that the regions parameter of a
-	// send accepts. Default region: the engine's.
+	// Default region: the engine's.
 	Version     string
 	StorageName string
 	Region      string
+	// Regions routes sends and queue configurations to the regions they
+	// name, and reports them in GET /api/status. It must be started.
+	// Default: a router with Region as its only region, which stores every
+	// send locally.
+	Regions *region.Router
 	// StartedAt is when the server started. Default: when New ran.
 	StartedAt time.Time
 	// MaxBodyBytes bounds the body of every request except a single send,
@@ -59,6 +64,7 @@ type Auth struct {
 // API is the REST API. Its handler is safe for concurrent use.
 type API struct {
 	engine  *queue.Engine
+	regions *region.Router
 	log     *slog.Logger
 	cfg     Config
 	metrics *metrics
@@ -75,6 +81,13 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Region == "" {
 		cfg.Region = cfg.Engine.Options().Region
+	}
+	if cfg.Regions == nil {
+		r, err := region.New(cfg.Engine, region.Config{Local: cfg.Region, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: %w", err)
+		}
+		cfg.Regions = r
 	}
 
 	if cfg.StartedAt.IsZero() {
@@ -96,6 +109,7 @@ func New(cfg Config) (*API, error) {
 	}
 	a := &API{
 		engine:  cfg.Engine,
+		regions: cfg.Regions,
 		log:     cfg.Logger.With(slog.String("component", "httpapi")),
 		cfg:     cfg,
 		metrics: m,
@@ -114,30 +128,47 @@ func (a *API) routes() http.Handler {
 	handle := func(pattern, op string, h http.HandlerFunc) {
 		mux.Handle(pattern, a.instrument(op, h))
 	}
+	// Operations that would change an outbox reject its name; reads and
+	// purge stay open to operators.
+	write := func(pattern, op string, h http.HandlerFunc) {
+		handle(pattern, op, a.rejectReserved(h))
+	}
 
 	handle("POST /api/queues", "create_queue", a.createQueue)
 	handle("GET /api/queues", "list_queues", a.listQueues)
 	handle("GET /api/queues/{q}/config", "get_config", a.getConfig)
-	handle("PUT /api/queues/{q}/config", "update_config", a.updateConfig)
-	handle("DELETE /api/queues/{q}", "delete_queue", a.deleteQueue)
+	write("PUT /api/queues/{q}/config", "update_config", a.updateConfig)
+	write("DELETE /api/queues/{q}", "delete_queue", a.deleteQueue)
 
-	handle("POST /api/queues/{q}/messages", "send", a.send)
-	handle("POST /api/queues/{q}/messages/batch", "send_batch", a.sendBatch)
-	handle("GET /api/queues/{q}/messages", "receive", a.receive)
+	write("POST /api/queues/{q}/messages", "send", a.send)
+	write("POST /api/queues/{q}/messages/batch", "send_batch", a.sendBatch)
+	write("GET /api/queues/{q}/messages", "receive", a.receive)
 	handle("GET /api/queues/{q}/data/{id}", "get_data", a.getData)
-	handle("DELETE /api/queues/{q}/messages/{id}", "ack", a.ack)
-	handle("POST /api/queues/{q}/messages/ack", "ack_batch", a.ackBatch)
-	handle("PUT /api/queues/{q}/messages/{id}", "nack", a.nack)
-	handle("POST /api/queues/{q}/messages/{id}/extend", "extend", a.extend)
+	write("DELETE /api/queues/{q}/messages/{id}", "ack", a.ack)
+	write("POST /api/queues/{q}/messages/ack", "ack_batch", a.ackBatch)
+	write("PUT /api/queues/{q}/messages/{id}", "nack", a.nack)
+	write("POST /api/queues/{q}/messages/{id}/extend", "extend", a.extend)
 	handle("DELETE /api/queues/{q}/messages", "purge", a.purge)
 
 	handle("GET /api/queues/{q}/stats", "stats", a.stats)
 	handle("GET /api/queues/{q}/messages/{id}/audit", "audit", a.audit)
 	handle("GET /api/queues/{q}/peek", "peek", a.peek)
-	handle("POST /api/queues/{q}/redrive", "redrive", a.redrive)
+	write("POST /api/queues/{q}/redrive", "redrive", a.redrive)
 	handle("GET /api/status", "status", a.status)
 
 	return a.authenticate(a.jsonFallback(mux))
+}
+
+// rejectReserved rejects with 400 a request whose queue name is reserved
+// for an outbox of the transfer log between regions.
+func (a *API) rejectReserved(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if name := r.PathValue("q"); region.IsReserved(name) {
+			a.writeError(w, r, region.ReservedError("queue name", name))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // jsonFallback serves the mux, but replies to a request that matches no

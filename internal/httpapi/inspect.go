@@ -9,6 +9,7 @@ import (
 
 	"github.com/qakka/qakka/client"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // defaultPeekLimit is the page size of a peek that gives no limit.
@@ -142,6 +143,11 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 // status serves GET /api/status.
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
+	regions, err := a.regions.Status(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, client.Status{
 		Name:      "Qakka",
 		Version:   a.cfg.Version,
@@ -149,5 +155,36 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		Region:    a.cfg.Region,
 		StartDate: millis(a.cfg.StartedAt),
 		UptimeSec: int64(now.Sub(a.cfg.StartedAt) / time.Second),
+		Regions:   wireRegions(&regions),
 	})
+}
+
+// wireRegions converts the state of the regions to its wire form.
+func wireRegions(st *region.Status) *client.RegionsStatus {
+	out := &client.RegionsStatus{Local: st.Local, Remotes: make([]client.RemoteStatus, 0, len(st.Remotes))}
+	for i := range st.Remotes {
+		rs := &st.Remotes[i]
+		var reachable *bool
+		if !rs.LastAttempt.IsZero() {
+			reachable = &rs.Reachable
+		}
+		out.Remotes = append(out.Remotes, client.RemoteStatus{
+			Name:            rs.Name,
+			Endpoints:       rs.Endpoints,
+			Reachable:       reachable,
+			LastAttemptDate: millis(rs.LastAttempt),
+			LastError:       rs.LastError,
+			LastSuccessDate: millis(rs.LastSuccess),
+			Endpoint:        rs.Endpoint,
+			Backlog:         rs.Backlog,
+			Available:       rs.Available,
+			Inflight:        rs.Inflight,
+			Delayed:         rs.Delayed,
+			OldestAgeMs:     rs.OldestAge.Milliseconds(),
+			Transferred:     rs.Transferred,
+			Failures:        rs.Failures,
+			Expired:         rs.Expired,
+		})
+	}
+	return out
 }

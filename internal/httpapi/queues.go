@@ -9,6 +9,7 @@ import (
 
 	"github.com/qakka/qakka/client"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // maxConfigBody bounds the body of a queue create or update.
@@ -27,8 +28,10 @@ func (a *API) createQueue(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-
-	stored, created, err := a.engine.CreateQueue(r.Context(), cfg)
+	// The router creates the queue here and, through the outboxes, in
+	// every other region that cfg.Regions names. It rejects the names of
+	// the outboxes.
+	stored, created, _, err := a.regions.CreateQueue(r.Context(), cfg)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -42,7 +45,7 @@ func (a *API) createQueue(w http.ResponseWriter, r *http.Request) {
 }
 
 // listQueues serves GET /api/queues with a bare JSON array of names, as
-// the original Qakka did.
+// the original Qakka did. The outboxes of the transfer log are left out.
 func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 	cfgs, err := a.engine.Queues(r.Context())
 	if err != nil {
@@ -51,7 +54,9 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 	}
 	names := make([]string, 0, len(cfgs))
 	for i := range cfgs {
-		names = append(names, cfgs[i].Name)
+		if !region.IsReserved(cfgs[i].Name) {
+			names = append(names, cfgs[i].Name)
+		}
 	}
 	writeJSON(w, http.StatusOK, names)
 }
@@ -67,7 +72,8 @@ func (a *API) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateConfig serves PUT /api/queues/{q}/config. The body replaces the
-// whole configuration.
+// whole configuration, here and in every other region that its regions
+// name.
 func (a *API) updateConfig(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("q")
 	var in client.Queue
@@ -88,7 +94,7 @@ func (a *API) updateConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	stored, err := a.engine.UpdateQueue(r.Context(), cfg)
+	stored, _, err := a.regions.UpdateQueue(r.Context(), cfg)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -14,8 +14,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/qakka/qakka/client"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // Media types the send endpoints treat specially.
@@ -47,6 +50,10 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	if err := a.checkRegions(r); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 
 	limit := a.queueLimit(&cfg)
 	if r.ContentLength > limit {
@@ -72,12 +79,31 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 	m.ContentType = contentType
 	m.Data = data
 
-	res, err := a.engine.Send(r.Context(), name, []queue.SendRequest{m})
+	res, err := a.regions.Send(r.Context(), name, r.URL.Query().Get("regions"), []queue.SendRequest{m})
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.SendResponse{Count: 1, SendResult: wireSend(&res[0])})
+	sent := wireSend(&res.Messages[0])
+	sent.Regions, sent.PendingRegions = a.destinations(res.Destinations)
+	writeJSON(w, http.StatusOK, client.SendResponse{Count: 1, SendResult: sent})
+}
+
+// checkRegions rejects an invalid regions parameter before the body is
+// read. The router resolves it again when it sends.
+func (a *API) checkRegions(r *http.Request) error {
+	spec := r.URL.Query().Get("regions")
+	if spec == "" {
+		return nil
+	}
+	_, err := a.regions.Resolve("regions", spec)
+	return err
+}
+
+// destinations returns the regions of a send and those of them that store
+// it later, for the reply.
+func (a *API) destinations(d region.Destinations) (regions, pending []string) {
+	return d.Names(a.regions.Local()), d.Remotes
 }
 
 // sendContentType returns the content type to store for a single send's
@@ -117,8 +143,8 @@ func sendContentType(r *http.Request) (contentType string, isJSON bool, err erro
 	return header, isJSONType(mt), nil
 }
 
-// sendParams parses the delay, expiration and regions query parameters of
-// a single send.
+// sendParams parses the delay and expiration query parameters of a single
+// send. The region router checks the regions parameter.
 func (a *API) sendParams(r *http.Request) (queue.SendRequest, error) {
 	var m queue.SendRequest
 	delay, err := durationParam(r, "delay", "NONE", time.Millisecond, "use a whole number of milliseconds, or NONE for the queue's default delay")
@@ -127,9 +153,6 @@ func (a *API) sendParams(r *http.Request) (queue.SendRequest, error) {
 	}
 	expiration, err := durationParam(r, "expiration", "NEVER", time.Second, "use a whole number of seconds, or NEVER for the queue's retention")
 	if err != nil {
-		return m, err
-	}
-	if err := a.checkRegions(r.URL.Query().Get("regions")); err != nil {
 		return m, err
 	}
 	m.Delay = delay
@@ -142,25 +165,6 @@ func (a *API) sendParams(r *http.Request) (queue.SendRequest, error) {
 	return m, nil
 }
 
-// checkRegions validates the regions parameter of a send: a comma-separated
-// list of LOCAL, ALL, REMOTE or the local region's name.
-//
-// TODO: route sends to remote regions. Until the region outbox exists every
-// accepted send is stored in the local region only, whatever this names.
-func (a *API) checkRegions(s string) error {
-	if s == "" {
-		return nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		switch strings.TrimSpace(part) {
-		case "LOCAL", "ALL", "REMOTE", a.cfg.Region:
-			continue
-		}
-		return invalid("regions", part, "use LOCAL, ALL, REMOTE or the local region %s", strconv.Quote(a.cfg.Region))
-	}
-	return nil
-}
-
 // sendBatch serves POST /api/queues/{q}/messages/batch. Each entry gets its
 // own result; the valid entries are stored in one durable batch even when
 // others are invalid.
@@ -168,6 +172,10 @@ func (a *API) sendBatch(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("q")
 	cfg, err := a.engine.Queue(r.Context(), name)
 	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.checkRegions(r); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -210,22 +218,24 @@ func (a *API) sendBatch(w http.ResponseWriter, r *http.Request) {
 		indexes = append(indexes, i)
 	}
 
+	resp := client.BatchSendResponse{Count: len(msgs), Results: results}
 	if len(msgs) > 0 {
-		sent, err := a.engine.Send(r.Context(), name, msgs)
+		sent, err := a.regions.Send(r.Context(), name, r.URL.Query().Get("regions"), msgs)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
 		for j, i := range indexes {
-			s := wireSend(&sent[j])
+			s := wireSend(&sent.Messages[j])
 			results[i].Status = http.StatusOK
 			results[i].MessageID = s.MessageID
 			results[i].QueueMessageID = s.QueueMessageID
 			results[i].DeliverDate = s.DeliverDate
 			results[i].ExpirationDate = s.ExpirationDate
 		}
+		resp.Regions, resp.PendingRegions = a.destinations(sent.Destinations)
 	}
-	writeJSON(w, http.StatusOK, client.BatchSendResponse{Count: len(msgs), Results: results})
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // batchBodyLimit bounds a batch send's body: maxBatch base64 payloads of
@@ -351,12 +361,16 @@ func isJSONType(mt string) bool {
 	return sub == "json" || strings.HasSuffix(sub, "+json")
 }
 
-// wireSend converts a send result to its wire form.
+// wireSend converts a send result to its wire form. A message that has no
+// copy in the local region has no queueMessageId.
 func wireSend(s *queue.SendResult) client.SendResult {
-	return client.SendResult{
+	out := client.SendResult{
 		MessageID:      s.MessageID.String(),
-		QueueMessageID: s.QueueMessageID.String(),
 		DeliverDate:    millis(s.DeliverAt),
 		ExpirationDate: millis(s.ExpiresAt),
 	}
+	if s.QueueMessageID != uuid.Nil {
+		out.QueueMessageID = s.QueueMessageID.String()
+	}
+	return out
 }

@@ -23,7 +23,9 @@ func jsonPayload(i int) string {
 	return fmt.Sprintf(`{"message":"this is message #%d","valid":true}`, i)
 }
 
-func TestSendJSONThenReceiveEach(t *testing.T) {
+func TestSendJSONThenReceiveEach(t *testing.T) { forEachBackend(t, testSendJSONThenReceiveEach) }
+
+func testSendJSONThenReceiveEach(t *testing.T, b backend) {
 	variants := []struct {
 		name        string
 		contentType string
@@ -34,7 +36,7 @@ func TestSendJSONThenReceiveEach(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			s := newTestServer(t)
+			s := newTestServer(t, b)
 			s.createQueue(client.Queue{Name: "q"})
 
 			const n = 100
@@ -82,8 +84,10 @@ func TestSendJSONThenReceiveEach(t *testing.T) {
 	}
 }
 
-func TestSendBinaryThenFetchData(t *testing.T) {
-	s := newTestServer(t)
+func TestSendBinaryThenFetchData(t *testing.T) { forEachBackend(t, testSendBinaryThenFetchData) }
+
+func testSendBinaryThenFetchData(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	// 11,188 bytes, the size of the JPEG the original test sent.
 	image := make([]byte, 11188)
@@ -128,8 +132,10 @@ func TestSendBinaryThenFetchData(t *testing.T) {
 	}
 }
 
-func TestSendContentTypes(t *testing.T) {
-	s := newTestServer(t)
+func TestSendContentTypes(t *testing.T) { forEachBackend(t, testSendContentTypes) }
+
+func testSendContentTypes(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	cases := []struct {
 		name        string
@@ -181,8 +187,10 @@ func TestSendContentTypes(t *testing.T) {
 	}
 }
 
-func TestSendErrors(t *testing.T) {
-	s := newTestServer(t)
+func TestSendErrors(t *testing.T) { forEachBackend(t, testSendErrors) }
+
+func testSendErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	cases := []struct {
 		name        string
@@ -211,6 +219,7 @@ func TestSendErrors(t *testing.T) {
 		{"delay past expiration", "/api/queues/q/messages?delay=10000&expiration=5", "application/json", "{}", http.StatusBadRequest, []string{"delay"}},
 		{"unknown region", "/api/queues/q/messages?regions=mars", "application/json", "{}", http.StatusBadRequest, []string{"regions", "mars", "LOCAL"}},
 		{"unknown region in list", "/api/queues/q/messages?regions=LOCAL,mars", "application/json", "{}", http.StatusBadRequest, []string{"mars"}},
+		{"no remote region", "/api/queues/q/messages?regions=REMOTE", "application/json", "{}", http.StatusBadRequest, []string{"REMOTE", "no remote regions"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,8 +231,10 @@ func TestSendErrors(t *testing.T) {
 	}
 }
 
-func TestSendParams(t *testing.T) {
-	s := newTestServer(t)
+func TestSendParams(t *testing.T) { forEachBackend(t, testSendParams) }
+
+func testSendParams(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", DefaultDelayMs: 2000, RetentionSec: 600})
 	now := testStart.UnixMilli()
 	cases := []struct {
@@ -239,7 +250,6 @@ func TestSendParams(t *testing.T) {
 		{"?delay=5&expiration=5", now + 5, now + 5000},
 		{"?regions=LOCAL", now + 2000, now + 600_000},
 		{"?regions=ALL", now + 2000, now + 600_000},
-		{"?regions=REMOTE", now + 2000, now + 600_000},
 		{"?regions=local", now + 2000, now + 600_000},
 		{"?regions=LOCAL,local", now + 2000, now + 600_000},
 	}
@@ -258,8 +268,10 @@ func TestSendParams(t *testing.T) {
 	}
 }
 
-func TestSendDelayHonoured(t *testing.T) {
-	s := newTestServer(t)
+func TestSendDelayHonoured(t *testing.T) { forEachBackend(t, testSendDelayHonoured) }
+
+func testSendDelayHonoured(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q"})
 	s.request(http.MethodPost, "/api/queues/q/messages?delay=5000", "application/json", []byte(`{"late":true}`)).expect(t, http.StatusOK)
 
@@ -281,8 +293,10 @@ func TestSendDelayHonoured(t *testing.T) {
 	}
 }
 
-func TestSendTooLarge(t *testing.T) {
-	s := newTestServer(t)
+func TestSendTooLarge(t *testing.T) { forEachBackend(t, testSendTooLarge) }
+
+func testSendTooLarge(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", MaxMessageSize: 1024})
 
 	s.request(http.MethodPost, "/api/queues/q/messages", "application/octet-stream", make([]byte, 1024)).expect(t, http.StatusOK)
@@ -301,8 +315,10 @@ func TestSendTooLarge(t *testing.T) {
 	}
 }
 
-func TestSendBatch(t *testing.T) {
-	s := newTestServer(t)
+func TestSendBatch(t *testing.T) { forEachBackend(t, testSendBatch) }
+
+func testSendBatch(t *testing.T, b backend) {
+	s := newTestServer(t, b)
 	s.createQueue(client.Queue{Name: "q", MaxMessageSize: 64})
 	delay := int64(1000)
 	negative := int64(-1)
@@ -387,8 +403,10 @@ func TestSendBatch(t *testing.T) {
 	}
 }
 
-func TestSendBatchErrors(t *testing.T) {
-	s := newTestServer(t, func(st *setup) { st.api.MaxBodyBytes = 4096 })
+func TestSendBatchErrors(t *testing.T) { forEachBackend(t, testSendBatchErrors) }
+
+func testSendBatchErrors(t *testing.T, b backend) {
+	s := newTestServer(t, b, func(st *setup) { st.api.MaxBodyBytes = 4096 })
 	s.createQueue(client.Queue{Name: "q"})
 
 	tooMany := client.BatchSendRequest{}

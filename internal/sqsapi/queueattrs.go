@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // SQS limits and defaults of queue attributes.
@@ -241,7 +242,7 @@ func (a *API) queueARN(name string) string {
 func (a *API) parseQueueARN(arn string) (string, bool) {
 	parts := strings.Split(arn, ":")
 	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "sqs" ||
-		parts[3] != a.cfg.Region || parts[4] != a.cfg.AccountID || queue.ValidateName(parts[5]) != nil {
+		parts[3] != a.cfg.Region || parts[4] != a.cfg.AccountID || queue.ValidateName(parts[5]) != nil || region.IsReserved(parts[5]) {
 		return "", false
 	}
 	return parts[5], true

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 // Limits of listing and tagging, as SQS sets them.
@@ -53,10 +54,17 @@ func (a *API) queueName(rq *request, queueURL string) (string, error) {
 		return "", errInvalidAddress(queueURL)
 	}
 	account, name := parts[len(parts)-2], parts[len(parts)-1]
-	if account != a.cfg.AccountID || queue.ValidateName(name) != nil || !a.engine.Exists(name) {
+	if account != a.cfg.AccountID || !a.visible(name) {
 		return "", errQueueDoesNotExist()
 	}
 	return name, nil
+}
+
+// visible reports whether name is a queue that this API serves: a valid
+// name of an existing queue that is not an outbox of the transfer log
+// between regions.
+func (a *API) visible(name string) bool {
+	return queue.ValidateName(name) == nil && !region.IsReserved(name) && a.engine.Exists(name)
 }
 
 type createQueueInput struct {
@@ -135,7 +143,7 @@ func (a *API) getQueueURL(ctx context.Context, rq *request) (any, error) {
 	if in.QueueOwnerAWSAccountID != "" && in.QueueOwnerAWSAccountID != a.cfg.AccountID {
 		return nil, errQueueDoesNotExist()
 	}
-	if queue.ValidateName(in.QueueName) != nil || !a.engine.Exists(in.QueueName) {
+	if !a.visible(in.QueueName) {
 		return nil, errQueueDoesNotExist()
 	}
 	return queueURLOutput{QueueURL: a.queueURL(rq.http, in.QueueName)}, nil
@@ -163,7 +171,7 @@ func (a *API) listQueues(ctx context.Context, rq *request) (any, error) {
 	}
 	names := make([]string, 0, len(cfgs))
 	for _, c := range cfgs {
-		if strings.HasPrefix(c.Name, in.QueueNamePrefix) {
+		if strings.HasPrefix(c.Name, in.QueueNamePrefix) && !region.IsReserved(c.Name) {
 			names = append(names, c.Name)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/region"
 )
 
 func TestCreateQueueReturnsWorkingURL(t *testing.T) {
@@ -600,4 +601,32 @@ func TestUnsupportedActions(t *testing.T) {
 	}
 	_, err = r.client.StartMessageMoveTask(r.ctx(), &sqs.StartMessageMoveTaskInput{SourceArn: aws.String("arn:aws:sqs:us-east-1:000000000000:perms")})
 	wantError(t, err, "AWS.SimpleQueueService.UnsupportedOperation", 400)
+}
+
+func TestOutboxQueuesAreHidden(t *testing.T) {
+	r := newRig(t)
+	r.createQueue("visible", nil)
+	outbox := region.OutboxName("west")
+	if _, _, err := r.engine.CreateQueue(r.ctx(), queue.Config{Name: outbox}); err != nil {
+		t.Fatalf("create outbox: %v", err)
+	}
+
+	out, err := r.client.ListQueues(r.ctx(), &sqs.ListQueuesInput{})
+	if err != nil {
+		t.Fatalf("list queues: %v", err)
+	}
+	if !slices.Equal(out.QueueUrls, []string{r.srv.URL + "/" + testAccountID + "/visible"}) {
+		t.Errorf("queues = %v, want only the visible one", out.QueueUrls)
+	}
+
+	_, err = r.client.GetQueueUrl(r.ctx(), &sqs.GetQueueUrlInput{QueueName: aws.String(outbox)})
+	wantError(t, err, "AWS.SimpleQueueService.NonExistentQueue", 400)
+	_, err = r.client.SendMessage(r.ctx(), &sqs.SendMessageInput{
+		QueueUrl:    aws.String(r.srv.URL + "/" + testAccountID + "/" + outbox),
+		MessageBody: aws.String("x"),
+	})
+	wantError(t, err, "AWS.SimpleQueueService.NonExistentQueue", 400)
+	if s := r.stats(outbox); s.Available != 0 {
+		t.Errorf("the outbox holds %d messages sent through the SQS API", s.Available)
+	}
 }
