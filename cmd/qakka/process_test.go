@@ -73,7 +73,9 @@ func startServer(t *testing.T, bin string, args []string, env []string) *serverP
 // launchServer starts the process without waiting for it to serve.
 func launchServer(t *testing.T, bin string, args []string, env []string) (*serverProcess, error) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--log-format=json"}, args...)...)
+	// The SQS API gets a free port too, so that servers of parallel tests
+	// do not compete for its default one.
+	cmd := exec.Command(bin, append([]string{"serve", "--log-format=json", "--sqs-listen=127.0.0.1:0"}, args...)...)
 	cmd.Env = append(cleanEnv(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -213,7 +213,7 @@ func TestServe(t *testing.T) {
 	t.Run("data directory in use", func(t *testing.T) {
 		dir := t.TempDir()
 		startServer(t, bin, []string{"--listen=127.0.0.1:0", "--data-dir=" + dir}, nil)
-		code, _, stderr := runQakka(t, bin, nil, "serve", "--listen=127.0.0.1:0", "--data-dir="+dir)
+		code, _, stderr := runQakka(t, bin, nil, "serve", "--listen=127.0.0.1:0", "--sqs-listen=127.0.0.1:0", "--data-dir="+dir)
 		if code == 0 {
 			t.Fatal("second server on the same data directory exited with 0")
 		}

@@ -36,7 +36,9 @@ type Config struct {
 	// Regions configures sends to other regions; Queue.Region names this
 	// server's own.
 	Regions Regions
-	Log     Log
+	// SQS configures the Amazon SQS-compatible API.
+	SQS SQS
+	Log Log
 	// ShutdownTimeout bounds how long a stop waits for in-flight HTTP
 	// requests before it closes their connections. Default 30s.
 	ShutdownTimeout time.Duration
@@ -56,6 +58,43 @@ type HTTP struct {
 	// server speaks HTTPS only.
 	TLSCertFile string
 	TLSKeyFile  string
+}
+
+// SQS configures the listener of the Amazon SQS-compatible API.
+type SQS struct {
+	// Listen is the host:port of the SQS API; empty turns it off. Default
+	// 127.0.0.1:9324.
+	Listen string
+	// Region is the AWS region in queue ARNs; clients sign requests for it.
+	// Default us-east-1.
+	Region string
+	// AccessKeyID and SecretAccessKey enable Signature Version 4
+	// authentication when AccessKeyID is set. The secret may come from
+	// SecretAccessKeyFile instead.
+	AccessKeyID         string
+	SecretAccessKey     string
+	SecretAccessKeyFile string
+}
+
+// Validate reports every invalid SQS option.
+func (q *SQS) Validate() error {
+	var errs []error
+	if q.Listen != "" {
+		if _, _, err := net.SplitHostPort(q.Listen); err != nil {
+			errs = append(errs, invalid("sqs-listen", q.Listen, "use host:port, such as 127.0.0.1:9324, or an empty value to turn the SQS API off"))
+		}
+	}
+	if q.SecretAccessKey != "" && q.SecretAccessKeyFile != "" {
+		errs = append(errs, errors.New("sqs-secret-access-key and sqs-secret-access-key-file are both set: set only one"))
+	}
+	hasSecret := q.SecretAccessKey != "" || q.SecretAccessKeyFile != ""
+	if q.AccessKeyID == "" && hasSecret {
+		errs = append(errs, errors.New("an SQS secret access key is set without sqs-access-key-id: set both to enable SQS authentication"))
+	}
+	if q.AccessKeyID != "" && !hasSecret {
+		errs = append(errs, fmt.Errorf("sqs-access-key-id %q is set without a secret: set sqs-secret-access-key or sqs-secret-access-key-file", q.AccessKeyID))
+	}
+	return errors.Join(errs...)
 }
 
 // Storage backends.
@@ -126,6 +165,7 @@ func Default() Config {
 			Region:            queue.DefaultRegion,
 		},
 		Regions:         Regions{RequestTimeout: region.DefaultRequestTimeout},
+		SQS:             SQS{Listen: "127.0.0.1:9324", Region: "us-east-1"},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -139,6 +179,7 @@ func (c *Config) Validate() error {
 		c.Storage.Validate(),
 		validateQueue(c.Queue),
 		c.Regions.Validate(c.Queue.Region),
+		c.SQS.Validate(),
 		c.Log.Validate(),
 	}
 	if c.ShutdownTimeout <= 0 {

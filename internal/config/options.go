@@ -80,6 +80,17 @@ var options = []option{
 	{name: "region-request-timeout", usage: "timeout of one POST of outbox entries to one endpoint of a remote region",
 		field: func(c *Config) any { return &c.Regions.RequestTimeout }},
 
+	{name: "sqs-listen", usage: "address to serve the Amazon SQS-compatible API on, host:port; empty turns it off",
+		field: func(c *Config) any { return &c.SQS.Listen }},
+	{name: "sqs-region", usage: "AWS region of the SQS API, in queue ARNs and request signatures",
+		field: func(c *Config) any { return &c.SQS.Region }},
+	{name: "sqs-access-key-id", usage: "access key id that SQS clients sign requests with; when set, every SQS request must carry a valid Signature Version 4",
+		field: func(c *Config) any { return &c.SQS.AccessKeyID }},
+	{name: "sqs-secret-access-key", usage: "secret access key of sqs-access-key-id (other local users can see flags: prefer sqs-secret-access-key-file)",
+		field: func(c *Config) any { return &c.SQS.SecretAccessKey }, secret: true},
+	{name: "sqs-secret-access-key-file", usage: "file that contains the secret access key of sqs-access-key-id (a trailing newline is ignored)",
+		field: func(c *Config) any { return &c.SQS.SecretAccessKeyFile }},
+
 	{name: "log-level", usage: "log level: debug, info, warn or error",
 		field: func(c *Config) any { return &c.Log.Level }},
 	{name: "log-format", usage: "log format: text or json",

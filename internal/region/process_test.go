@@ -73,6 +73,7 @@ func TestProcessesKillSenderMidStream(t *testing.T) {
 		config := filepath.Join(dir, name+".yaml")
 		yaml := fmt.Sprintf(`region: %s
 listen: %s
+sqs-listen: 127.0.0.1:0
 data-dir: %s
 region-username: %s
 region-password-file: %s

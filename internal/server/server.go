@@ -46,9 +46,11 @@ type Server struct {
 	log  *slog.Logger
 
 	ready chan struct{}
-	// addr is the address the HTTP server listens on. It is set before
-	// ready is closed and never changes after.
-	addr net.Addr
+	// addr is the address the HTTP server listens on, and sqsAddr that of
+	// the SQS API (nil when it is off). Both are set before ready is
+	// closed and never change after.
+	addr    net.Addr
+	sqsAddr net.Addr
 }
 
 // New returns a server for cfg, which must be valid (see config.Load).
@@ -75,6 +77,17 @@ func (s *Server) Addr() net.Addr {
 	select {
 	case <-s.ready:
 		return s.addr
+	default:
+		return nil
+	}
+}
+
+// SQSAddr returns the address of the SQS-compatible API, or nil when it is
+// off or the server is not ready yet.
+func (s *Server) SQSAddr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.sqsAddr
 	default:
 		return nil
 	}
@@ -111,11 +124,23 @@ func (s *Server) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	ln, err := s.listen()
+	sqsSecret, err := s.sqsSecret()
+	if err != nil {
+		return err
+	}
+	ln, err := listen("listen", s.cfg.HTTP.Listen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	var sqsLn net.Listener
+	if s.cfg.SQS.Listen != "" {
+		sqsLn, err = listen("sqs-listen", s.cfg.SQS.Listen)
+		if err != nil {
+			return err
+		}
+		defer sqsLn.Close()
+	}
 
 	store, err := s.openStore(ctx)
 	if err != nil {
@@ -186,53 +211,91 @@ func (s *Server) run(ctx context.Context) (err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.base.With(slog.String("component", "http")).Handler(), slog.LevelWarn),
 	}
+	servers := []served{{name: "REST API", srv: srv, ln: ln}}
+	if sqsLn != nil {
+		sqsSrv, err := s.sqsServer(engine, reg, sqsSecret, tlsConfig)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, served{name: "SQS API", srv: sqsSrv, ln: sqsLn})
+	}
+
 	// Long-polling receives return at once when shutdown begins, so they
 	// do not hold the drain up for their whole wait.
 	srv.RegisterOnShutdown(engine.StopWaiting)
 	// The senders to other regions stop when shutdown begins; entries they
 	// were sending go back to the outboxes.
 	srv.RegisterOnShutdown(func() { _ = router.Close() })
-	return s.serve(ctx, srv, ln)
+	return s.serve(ctx, servers)
 }
 
-// serve runs srv on ln until ctx ends or serving fails, and shuts it down.
-func (s *Server) serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	serveErr := make(chan error, 1)
-	go func() {
-		if srv.TLSConfig != nil {
-			serveErr <- srv.ServeTLS(ln, "", "")
-		} else {
-			serveErr <- srv.Serve(ln)
-		}
-	}()
+// served is one HTTP server and its listener.
+type served struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
 
-	s.addr = ln.Addr()
+// serve runs the servers until ctx ends or one of them fails, and shuts
+// them all down.
+func (s *Server) serve(ctx context.Context, servers []served) error {
+	serveErr := make(chan error, len(servers))
+	for _, sv := range servers {
+		go func() {
+			var err error
+			if sv.srv.TLSConfig != nil {
+				err = sv.srv.ServeTLS(sv.ln, "", "")
+			} else {
+				err = sv.srv.Serve(sv.ln)
+			}
+			switch {
+			case errors.Is(err, http.ErrServerClosed):
+				// Serve returns it once Shutdown has begun.
+				err = nil
+			case err != nil:
+				err = fmt.Errorf("serve the %s on %s: %w", sv.name, sv.ln.Addr(), err)
+			}
+			serveErr <- err
+		}()
+	}
+
+	s.addr = servers[0].ln.Addr()
+	if len(servers) > 1 {
+		s.sqsAddr = servers[1].ln.Addr()
+	}
 	close(s.ready)
 	s.logStart()
 
 	var fatal error
+	pending := len(servers)
 	select {
 	case <-ctx.Done():
 		s.log.Info("stopping", slog.String("reason", context.Cause(ctx).Error()),
 			slog.String("shutdown_timeout", s.cfg.ShutdownTimeout.String()))
 	case err := <-serveErr:
-		fatal = fmt.Errorf("serve HTTP on %s: %w", s.addr, err)
-		s.log.Error("HTTP server failed; stopping", slog.Any("error", err))
+		pending--
+		fatal = err
+		if fatal == nil {
+			fatal = errors.New("an HTTP server stopped unexpectedly")
+		}
+		s.log.Error("HTTP server failed; stopping", slog.Any("error", fatal))
 	}
 
 	// Shutdown stops accepting, closes idle connections and waits for
 	// active requests. Long-polling receives end at once (StopWaiting).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		s.log.Warn("requests still running after the shutdown timeout; closing their connections",
-			slog.String("shutdown_timeout", s.cfg.ShutdownTimeout.String()), slog.Any("error", err))
-		_ = srv.Close()
+	for _, sv := range servers {
+		if err := sv.srv.Shutdown(shutdownCtx); err != nil {
+			s.log.Warn("requests still running after the shutdown timeout; closing their connections",
+				slog.String("server", sv.name),
+				slog.String("shutdown_timeout", s.cfg.ShutdownTimeout.String()), slog.Any("error", err))
+			_ = sv.srv.Close()
+		}
 	}
-	if fatal == nil {
-		// Serve returns ErrServerClosed once Shutdown has begun.
-		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			fatal = fmt.Errorf("serve HTTP on %s: %w", s.addr, err)
+	for ; pending > 0; pending-- {
+		if err := <-serveErr; err != nil && fatal == nil {
+			fatal = err
 		}
 	}
 	return fatal
@@ -253,17 +316,19 @@ func (s *Server) logStart() {
 	attrs = append(attrs,
 		slog.String("region", s.cfg.Queue.Region),
 		slog.Bool("tls", s.cfg.HTTP.TLSCertFile != ""),
+		slog.String("sqs_address", addrString(s.sqsAddr)),
 		slog.Bool("auth", s.cfg.HTTP.Username != ""))
 	s.log.Info("started", attrs...)
 }
 
-func (s *Server) listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+// listen opens the address of option.
+func listen(option, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("listen on %s: the address is already in use: stop the process that uses it or choose another address with --listen", s.cfg.HTTP.Listen)
+		return nil, fmt.Errorf("listen on %s: the address is already in use: stop the process that uses it or choose another address with --%s", addr, option)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", s.cfg.HTTP.Listen, err)
+		return nil, fmt.Errorf("listen on %s (%s): %w", addr, option, err)
 	}
 	return ln, nil
 }

@@ -38,6 +38,7 @@ func testConfig(t *testing.T) config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.SQS.Listen = "127.0.0.1:0"
 	cfg.Storage.DataDir = t.TempDir()
 	cfg.ShutdownTimeout = waitTimeout
 	return cfg
