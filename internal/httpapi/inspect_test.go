@@ -186,7 +186,7 @@ func testStatus(t *testing.T, b backend) {
 
 	var got client.Status
 	s.request(http.MethodGet, "/api/status", "", nil).expect(t, http.StatusOK).decode(t, &got)
-	if got.Name != "Qakka" || got.Version != "test" || got.Storage != b.name || got.Region != "eu-west" {
+	if got.Name != "Qakka" || got.Version != "test" || got.Storage != b.Name || got.Region != "eu-west" {
 		t.Errorf("status %+v", got)
 	}
 	if got.StartDate != started.UnixMilli() {

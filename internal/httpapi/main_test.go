@@ -85,15 +85,15 @@ func newTestServer(t *testing.T, b backend, options ...func(*setup)) *testServer
 	t.Helper()
 	st := setup{
 		engine: queue.Options{Clock: clock.NewFake(testStart), Logger: testLogger(t)},
-		api:    Config{Version: "test", StorageName: b.name, StartedAt: testStart},
+		api:    Config{Version: "test", StorageName: b.Name, StartedAt: testStart},
 	}
 	for _, o := range options {
 		o(&st)
 	}
 
-	inner, err := b.place(t, st.engine.Clock.Now)()
+	inner, err := b.Place(t, st.engine.Clock.Now)()
 	if err != nil {
-		t.Fatalf("open %s store: %v", b.name, err)
+		t.Fatalf("open %s store: %v", b.Name, err)
 	}
 	store := &faultStore{Store: inner}
 	t.Cleanup(func() { _ = inner.Close() })

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qakka/qakka/internal/clock"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/storage/backendtest"
 )
 
 // benchPayload is the body of every message the benchmarks send.
@@ -22,7 +23,7 @@ const benchParallelism = 8
 // be, with one queue, and stops both when the benchmark ends.
 func benchEngine(b *testing.B, be backend) (*queue.Engine, string) {
 	b.Helper()
-	st, err := be.place(b, time.Now)()
+	st, err := be.Place(b, time.Now)()
 	if err != nil {
 		b.Fatalf("open store: %v", err)
 	}
@@ -46,8 +47,8 @@ func benchEngine(b *testing.B, be backend) (*queue.Engine, string) {
 
 // forEachBackendBench runs bench as one sub-benchmark per backend.
 func forEachBackendBench(b *testing.B, bench func(b *testing.B, be backend)) {
-	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) { bench(b, be) })
+	for _, be := range backendtest.Backends {
+		b.Run(be.Name, func(b *testing.B) { bench(b, be) })
 	}
 }
 

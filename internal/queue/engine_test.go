@@ -39,7 +39,7 @@ func newEnv(t *testing.T, b backend, opts queue.Options) *env {
 	if opts.Clock == nil {
 		opts.Clock = fc
 	}
-	v := &env{t: t, openStore: b.place(t, opts.Clock.Now), opts: opts, clock: fc}
+	v := &env{t: t, openStore: b.Place(t, opts.Clock.Now), opts: opts, clock: fc}
 	v.open()
 	t.Cleanup(v.close)
 	return v
