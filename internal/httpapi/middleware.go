@@ -110,7 +110,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 	wantPass := sha256.Sum256([]byte(a.cfg.Auth.Password))
 	unauthorized := a.instrument("unauthorized", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="qakka"`)
-		a.writeError(w, r, &httpError{status: http.StatusUnauthorized, msg: "authentication required: send HTTP basic credentials"})
+		a.writeError(w, r, &httpError{status: http.StatusUnauthorized, msg: "authentication required: send the configured username and password with HTTP basic authentication"})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()

@@ -25,7 +25,7 @@ func requireBasicAuth(username, password string, next http.Handler) http.Handler
 		passOK := subtle.ConstantTimeCompare(gotPass[:], wantPass[:])
 		if !ok || userOK&passOK != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="qakka"`)
-			http.Error(w, "authentication required: send HTTP basic credentials", http.StatusUnauthorized)
+			http.Error(w, "authentication required: send the configured username and password with HTTP basic authentication", http.StatusUnauthorized)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -144,8 +144,10 @@ type pebbleLogger struct {
 	logger *slog.Logger
 }
 
+// Infof logs at debug level: Pebble reports routine work (WAL recovery,
+// compactions) this way, which is noise in a queue server's log.
 func (l pebbleLogger) Infof(format string, args ...any) {
-	l.logger.Info(fmt.Sprintf(format, args...))
+	l.logger.Debug(fmt.Sprintf(format, args...))
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
