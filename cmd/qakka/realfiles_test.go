@@ -48,18 +48,38 @@ type goFile struct {
 // the same data directory and port. Every acknowledged send must arrive,
 // every file must be received and acked, the queue must end empty, and
 // redeliveries must not exceed what was inflight at the crash.
+//
+// It runs on Pebble, and on Cassandra as well when QAKKA_TEST_CASSANDRA
+// names a node.
 func TestRealFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sends the whole Go source tree; skipped with -short")
 	}
+	bin := buildQakka(t)
+	files := collectGoFiles(t)
+
+	t.Run("pebble", func(t *testing.T) {
+		testRealFiles(t, bin, files, []string{"--data-dir=" + t.TempDir()})
+	})
+	t.Run("cassandra", func(t *testing.T) {
+		host := os.Getenv("QAKKA_TEST_CASSANDRA")
+		if host == "" {
+			t.Skip("QAKKA_TEST_CASSANDRA is not set; start a node with scripts/cassandra-dev.sh start and set QAKKA_TEST_CASSANDRA=127.0.0.1:9042")
+		}
+		// A keyspace of its own; the dev node starts empty each time, so it
+		// is not dropped here.
+		keyspace := fmt.Sprintf("qakka_realfiles_%d", time.Now().UnixNano())
+		testRealFiles(t, bin, files, []string{
+			"--storage=cassandra", "--cassandra-hosts=" + host, "--cassandra-keyspace=" + keyspace,
+		})
+	})
+}
+
+func testRealFiles(t *testing.T, bin string, files []goFile, storageArgs []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), realFilesTestTimeout)
 	defer cancel()
 
-	bin := buildQakka(t)
-	files := collectGoFiles(t)
-	dataDir := t.TempDir()
-
-	srv := startServer(t, bin, []string{"--listen=127.0.0.1:0", "--data-dir=" + dataDir}, nil)
+	srv := startServer(t, bin, append([]string{"--listen=127.0.0.1:0"}, storageArgs...), nil)
 	run := newRealFilesRun(t, files, srv.addr)
 	run.createQueue(ctx)
 
@@ -87,7 +107,7 @@ func TestRealFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
-	srv = startServer(t, bin, []string{"--listen=" + srv.addr, "--data-dir=" + dataDir}, nil)
+	srv = startServer(t, bin, append([]string{"--listen=" + srv.addr}, storageArgs...), nil)
 	restartTime := time.Since(killedAt)
 	t.Logf("killed the server after %d of %d acks, with at most %d messages inflight (%d held by workers, %d receives in flight); restarted in %s",
 		crash.acks, len(files), crash.inflightBound, crash.held, crash.receiving, restartTime.Round(time.Millisecond))
