@@ -106,10 +106,9 @@
 // The warning threshold only keeps the node's log quiet for ordinary rounds.
 // A commit rejected as too large fails with an error that names the setting.
 //
-// NOTE: one round of the engine is not bounded by MaxBatchWrites: the first
-// step of a purge removes every inflight and delayed message of the queue at
-// once, an entry and a payload deletion each (58 bytes), so a purge that
-// finds more than about 2,000 of them exceeds 128 KiB and fails.
+// A single request can exceed MaxBatchWrites (a 100-message send or receive);
+// the engine bounds everything else, including each step of a purge or a
+// redrive, by it.
 //
 // # Consistency
 //
