@@ -336,7 +336,7 @@ func (e *Engine) config(_ context.Context, name string) (*owner, Config, error) 
 	return o, *o.shared.Load(), nil
 }
 
-// ValidateSend checks one message against a queue's limits without sending.
+// validateSend checks one message against the limits of the queue cfg.
 func (e *Engine) validateSend(cfg *Config, m *SendRequest) error {
 	if limit := e.maxMessageSize(cfg); int64(len(m.Data)) > limit {
 		return &TooLargeError{Size: int64(len(m.Data)), Limit: limit}

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -708,4 +707,3 @@ func newID() uuid.UUID {
 	return id
 }
 
-var errCancelled = errors.New("receive cancelled")
