@@ -151,7 +151,7 @@ func (r *Router) Start(ctx context.Context) error {
 		slog.Any("remotes", r.Regions()[1:]),
 		slog.Bool("accepting_transfers", r.Accepting()))
 	if !r.Accepting() {
-		r.log.Info("transfers from other regions are off: configure the credentials other regions present to accept them")
+		r.log.Debug("transfers from other regions are off: configure the credentials other regions present to accept them")
 	}
 	return nil
 }

@@ -317,7 +317,8 @@ func (s *Server) logStart() {
 		slog.String("region", s.cfg.Queue.Region),
 		slog.Bool("tls", s.cfg.HTTP.TLSCertFile != ""),
 		slog.String("sqs_address", addrString(s.sqsAddr)),
-		slog.Bool("auth", s.cfg.HTTP.Username != ""))
+		slog.Bool("auth", s.cfg.HTTP.Username != ""),
+		slog.Bool("sqs_auth", s.cfg.SQS.AccessKeyID != ""))
 	s.log.Info("started", attrs...)
 }
 

@@ -50,8 +50,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Token-aware routing sends each statement to a replica of its
 	// partition. The driver derives the routing key from the prepared
 	// statement, and it prepares every statement that has bound values.
+	// Replicas are not shuffled: the lightweight transactions on queue
+	// configurations then reach the same coordinator, which keeps Paxos
+	// contention down.
 	cluster.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(
-		gocql.DCAwareRoundRobinPolicy(cfg.LocalDatacenter))
+		gocql.DCAwareRoundRobinPolicy(cfg.LocalDatacenter), gocql.DoNotShuffleReplicas())
 	// The driver retries only statements marked idempotent: every write here
 	// carries an explicit timestamp and is marked so, except the lightweight
 	// transactions on queue configurations.
