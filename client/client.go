@@ -229,23 +229,33 @@ func (e *transportError) Error() string { return e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
 
 // readError turns a response outside 2xx into a *Error. The message comes
-// from the JSON body {"message": "..."} when there is one.
+// from the JSON body {"message": "..."} when there is one. Otherwise it is
+// the status text, followed by a trimmed form of the body when that is
+// text, such as the "Client sent an HTTP request to an HTTPS server." of a
+// Go TLS server reached over plain HTTP, or a proxy's error page.
 func readError(resp *http.Response) *Error {
 	apiErr := &Error{StatusCode: resp.StatusCode}
 	apiErr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	contentType := resp.Header.Get("Content-Type")
 	var body struct {
 		Message string `json:"message"`
 	}
-	if isJSON(resp.Header.Get("Content-Type")) && json.Unmarshal(raw, &body) == nil && body.Message != "" {
+	if isJSON(contentType) && json.Unmarshal(raw, &body) == nil && body.Message != "" {
 		apiErr.Message = body.Message
+		return apiErr
 	}
+
+	status := http.StatusText(resp.StatusCode)
+	apiErr.Message = strings.ToLower(status)
 	if apiErr.Message == "" {
-		apiErr.Message = strings.ToLower(http.StatusText(resp.StatusCode))
-		if apiErr.Message == "" {
-			apiErr.Message = "unexpected status " + strconv.Itoa(resp.StatusCode)
-		}
+		apiErr.Message = "unexpected status " + strconv.Itoa(resp.StatusCode)
+	}
+	text := errorBodyText(raw, contentType)
+	// A body that only repeats the status, such as "502 Bad Gateway", adds nothing.
+	if text != "" && !strings.EqualFold(strings.TrimPrefix(text, strconv.Itoa(resp.StatusCode)+" "), status) {
+		apiErr.Message += ": " + text
 	}
 	return apiErr
 }

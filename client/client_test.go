@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -742,10 +743,75 @@ func TestTypedErrors(t *testing.T) {
 		defer srv.setFault(nil)
 		_, err := c.Purge(ctx, "small")
 		var apiErr *client.Error
-		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway || apiErr.Message != "bad gateway" {
-			t.Errorf("error %v, want a *client.Error 502 with the status text", err)
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway || apiErr.Message != "bad gateway: upstream broke" {
+			t.Errorf("error %v, want a *client.Error 502 with the status text and the body", err)
 		}
 	})
+}
+
+func TestErrorBodyText(t *testing.T) {
+	long := strings.Repeat("word ", 100)
+	cases := []struct {
+		name        string
+		contentType string
+		body        string
+		want        string
+	}{
+		{"plain text", "text/plain; charset=utf-8", "upstream broke\n", "bad gateway: upstream broke"},
+		{"no Content-Type", "", "proxy said no", "bad gateway: proxy said no"},
+		{"whitespace collapsed", "text/plain", "  line one\r\n\tline two  \n", "bad gateway: line one line two"},
+		{"control characters dropped", "text/plain", "bad\x1b[31m red", "bad gateway: bad [31m red"},
+		{"HTML title", "text/html", "<HTML><head><TITLE>502 Proxy &amp; Cache Error</TITLE></head><body><h1>Proxy Error</h1></body></html>", "bad gateway: 502 Proxy & Cache Error"},
+		{"HTML without title", "text/html", "<html><body><h1>Proxy</h1><p>went away</p></body></html>", "bad gateway: Proxy went away"},
+		{"status text repeated", "text/plain", "502 Bad Gateway", "bad gateway"},
+		{"JSON without message", "application/json", `{"error":"nope"}`, `bad gateway: {"error":"nope"}`},
+		{"empty body", "text/plain", "", "bad gateway"},
+		{"binary body", "application/octet-stream", "\xff\xfe\x00\x01", "bad gateway"},
+		{"long body trimmed", "text/plain", long, "bad gateway: " + strings.TrimSpace(strings.Repeat("word ", 40)) + "..."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if tc.contentType != "" {
+					w.Header().Set("Content-Type", tc.contentType)
+				} else {
+					w.Header()["Content-Type"] = nil
+				}
+				w.WriteHeader(http.StatusBadGateway)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+
+			_, err := newClient(t, srv.URL).Purge(testContext(t), "q")
+			var apiErr *client.Error
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("error %v, want a *client.Error", err)
+			}
+			if apiErr.Message != tc.want {
+				t.Errorf("message %q, want %q", apiErr.Message, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlainHTTPToTLSServer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("a plain HTTP request reached the handler of a TLS server")
+	}))
+	// The server logs the failed handshake, which is the expected outcome.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+
+	plain := "http://" + strings.TrimPrefix(srv.URL, "https://")
+	_, err := newClient(t, plain).ListQueues(testContext(t))
+	var apiErr *client.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		t.Fatalf("error %v, want a *client.Error 400", err)
+	}
+	if want := "bad request: Client sent an HTTP request to an HTTPS server."; apiErr.Message != want {
+		t.Errorf("message %q, want %q", apiErr.Message, want)
+	}
 }
 
 // stateChangingCalls are the calls that must reach the server exactly once.

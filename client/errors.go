@@ -1,10 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"html"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors that a *Error matches with errors.Is, by status code.
@@ -29,8 +35,10 @@ var (
 type Error struct {
 	// StatusCode is the HTTP status code, such as 404.
 	StatusCode int
-	// Message is the server's explanation from the JSON error body, or the
-	// status text when the body carried none.
+	// Message is the server's explanation from the JSON error body. When
+	// the body carries none, as from a proxy or a server that is not Qakka,
+	// it is the status text in lower case, followed by the start of the
+	// body's text if there is any.
 	Message string
 	// RetryAfter is the wait the server asked for in a Retry-After header,
 	// or zero.
@@ -69,4 +77,66 @@ func StatusCode(err error) int {
 		return apiErr.StatusCode
 	}
 	return 0
+}
+
+// maxErrorText bounds, in characters, the body text that an error message
+// quotes from a response that is not Qakka's JSON error.
+const maxErrorText = 200
+
+// errorBodyText returns the text of an error response's body in one short
+// line: the title of an HTML page, or else its text without tags, with
+// whitespace and control characters collapsed to single spaces. It returns
+// "" for a body that is empty or not UTF-8.
+func errorBodyText(body []byte, contentType string) string {
+	if len(body) == 0 || !utf8.Valid(body) {
+		return ""
+	}
+	text := string(body)
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	if mediaType == "text/html" || strings.HasPrefix(strings.TrimSpace(text), "<") {
+		text = htmlText(text)
+	}
+
+	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool {
+		return unicode.IsSpace(r) || !unicode.IsPrint(r)
+	}), " ")
+	if utf8.RuneCountInString(text) > maxErrorText {
+		text = strings.TrimSpace(string([]rune(text)[:maxErrorText])) + "..."
+	}
+	return text
+}
+
+// htmlText returns the title of an HTML page, or its text with the tags
+// removed when it has no title. It reads HTML loosely: an error page needs
+// no more than that.
+func htmlText(page string) string {
+	// Only ASCII letters are lowered, so that offsets in lower are offsets
+	// in page too.
+	lower := []byte(page)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	if start := bytes.Index(lower, []byte("<title>")); start >= 0 {
+		start += len("<title>")
+		if end := bytes.Index(lower[start:], []byte("</title>")); end > 0 {
+			return html.UnescapeString(page[start : start+end])
+		}
+	}
+
+	var b strings.Builder
+	inTag := false
+	for _, r := range page {
+		switch {
+		case r == '<':
+			inTag = true
+			b.WriteByte(' ')
+		case r == '>' && inTag:
+			inTag = false
+		case !inTag:
+			b.WriteRune(r)
+		}
+	}
+	return html.UnescapeString(b.String())
 }

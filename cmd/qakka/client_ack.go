@@ -93,7 +93,7 @@ moves to the dead-letter queue instead, if the queue has one.`,
 		}
 		res, err := s.client.Nack(s.ctx, args[0], args[1], delay)
 		if err != nil {
-			return err
+			return rewordLimit(err, durationFlag("--delay", "delay", delay, time.Millisecond))
 		}
 		if s.jsonOutput() {
 			return s.printJSON(res)
@@ -138,7 +138,7 @@ takes longer than the visibility timeout. The queue message ID stays valid.`,
 		}
 		res, err := s.client.Extend(s.ctx, args[0], args[1], visibility)
 		if err != nil {
-			return err
+			return rewordLimit(err, durationFlag("--visibility", "visibility", visibility, time.Second))
 		}
 		if s.jsonOutput() {
 			return s.printJSON(res)

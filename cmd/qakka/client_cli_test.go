@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -355,6 +357,87 @@ func TestClientCLI(t *testing.T) {
 		h.fails("not inflight", "nack", "jobs", m.QueueMessageID)
 	})
 
+	t.Run("server limits in flag units", func(t *testing.T) {
+		h.t = t
+		h.ok(nil, "queue", "create", "limits")
+		h.ok(nil, "send", "limits", "work")
+		m := h.receive("limits", "1")[0]
+
+		cases := []struct {
+			want string
+			args []string
+		}{
+			{"invalid --wait 1h: the server accepts at most 20s", []string{"receive", "limits", "--wait", "1h"}},
+			{"invalid --visibility 100h: the server accepts at most 12h", []string{"receive", "limits", "--visibility", "100h"}},
+			{"invalid --count 1000: the server accepts at most 100", []string{"receive", "limits", "--count", "1000"}},
+			{"invalid --visibility 100h: the server accepts at most 12h", []string{"extend", "limits", m.QueueMessageID, "--visibility", "100h"}},
+			{"invalid --delay 1000h: the server accepts less than 336h", []string{"nack", "limits", m.QueueMessageID, "--delay", "1000h"}},
+			{"invalid --delay 1000h: the server accepts less than 336h", []string{"send", "limits", "x", "--delay", "1000h"}},
+			{"invalid --expiration 1000h: the server accepts at most 336h", []string{"send", "limits", "x", "--expiration", "1000h"}},
+			{"invalid --delay 2h: must be shorter than the message's expiration of 1h", []string{"send", "limits", "x", "--delay", "2h", "--expiration", "1h"}},
+			{"invalid --visibility-timeout 100h: the server accepts at most 12h", []string{"queue", "create", "too-long", "--visibility-timeout", "100h"}},
+			{"invalid --receive-wait 1m: the server accepts at most 20s", []string{"queue", "create", "too-long", "--receive-wait", "1m"}},
+			{"invalid --delay 1000h: the server accepts less than 336h", []string{"queue", "create", "too-long", "--delay", "1000h"}},
+			{"invalid --retention 1000h: the server accepts at most 336h", []string{"queue", "create", "too-long", "--retention", "1000h"}},
+			{"invalid --retry-count 5000: the server accepts at most 1000", []string{"queue", "update", "limits", "--retry-count", "5000"}},
+		}
+		for _, tc := range cases {
+			res := h.fails(tc.want, tc.args...)
+			if strings.Contains(res.stderr, "milliseconds") || strings.Contains(res.stderr, "seconds") {
+				t.Errorf("qakka %s: stderr %q names the server's units", strings.Join(tc.args, " "), res.stderr)
+			}
+		}
+		if st := h.stats("limits"); st.Totals.Sent != 1 || st.Inflight != 1 {
+			t.Errorf("stats %+v, want the one message still inflight and nothing else sent", st)
+		}
+	})
+
+	t.Run("send arguments", func(t *testing.T) {
+		h.t = t
+		h.ok(nil, "queue", "create", "outbox")
+
+		res := h.fails("missing QUEUE", "send")
+		for _, want := range []string{"qakka send QUEUE [DATA]", "qakka send orders"} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("send without arguments: stderr %q, want it to contain %q", res.stderr, want)
+			}
+		}
+		h.fails(`too many arguments ["z"]`, "send", "outbox", "y", "z")
+
+		for _, data := range []string{`{"bad": }`, `  [1, 2`} {
+			res := h.fails("is not valid JSON", "send", "outbox", data)
+			if !strings.Contains(res.stderr, "--content-type text/plain") {
+				t.Errorf("send %q: stderr %q, want the --content-type hint", data, res.stderr)
+			}
+		}
+		res = h.run(strings.NewReader("{\"id\": 1,}\n"), "send", "outbox")
+		if res.code != 1 || !strings.Contains(res.stderr, "is not valid JSON") {
+			t.Errorf("send of invalid JSON from standard input: exit %d, stderr %q; want 1 and the JSON error", res.code, res.stderr)
+		}
+		if st := h.stats("outbox"); st.Totals.Sent != 0 {
+			t.Fatalf("invalid JSON was sent: %+v", st)
+		}
+		h.ok(nil, "send", "outbox", `{"bad": }`, "--content-type", "text/plain")
+		h.ok(nil, "send", "outbox", "{not JSON, and fine as a note}", "--content-type", "text/x-note")
+		msgs := h.receive("outbox", "10")
+		if len(msgs) != 2 || msgs[0].ContentType != "text/plain" || msgs[1].ContentType != "text/x-note" {
+			t.Errorf("received %+v, want the two payloads with their given content types", msgs)
+		}
+
+		var sent client.SendResult
+		h.okJSON(&sent, nil, "send", "outbox", "x", "--regions", "LOCAL")
+		if !slices.Equal(sent.Regions, []string{"local"}) || len(sent.PendingRegions) != 0 {
+			t.Errorf("send --regions LOCAL: regions %v pending %v, want [local] and none", sent.Regions, sent.PendingRegions)
+		}
+		if out := h.ok(nil, "send", "outbox", "x", "--regions", "ALL"); !strings.Contains(out, "Regions:           local") {
+			t.Errorf("send --regions ALL printed %q, want the regions", out)
+		}
+		h.fails(`invalid regions "mars"`, "send", "outbox", "x", "--regions", "mars")
+		if out := h.ok(nil, "send", "--help"); !strings.Contains(out, "--regions") || !strings.Contains(out, "REMOTE") {
+			t.Errorf("send --help lacks --regions:\n%s", out)
+		}
+	})
+
 	t.Run("purge", func(t *testing.T) {
 		h.t = t
 		h.ok(nil, "queue", "create", "trash")
@@ -460,6 +543,14 @@ func TestClientCLI(t *testing.T) {
 			t.Errorf("server down: stderr %q, want the cause", res.stderr)
 		}
 		h.fails("the scheme is missing", "queue", "list", "--server", "127.0.0.1:8080")
+
+		tlsServer := httptest.NewUnstartedServer(http.NotFoundHandler())
+		// The server logs the failed handshake, which is the expected outcome.
+		tlsServer.Config.ErrorLog = log.New(io.Discard, "", 0)
+		tlsServer.StartTLS()
+		defer tlsServer.Close()
+		plain := "http://" + strings.TrimPrefix(tlsServer.URL, "https://")
+		h.fails("bad request: Client sent an HTTP request to an HTTPS server. (use an https:// URL in --server or QAKKA_SERVER)", "queue", "list", "--server", plain)
 
 		// The flag beats the environment.
 		envDown := &cliHarness{t: t, bin: bin, env: []string{"QAKKA_SERVER=" + down}}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -160,6 +161,12 @@ func (s *session) explain(err error) error {
 			return fmt.Errorf("%s: check --username and --password (or %s and %s)", apiErr.Message, envUsername, envPassword)
 		case 503:
 			return fmt.Errorf("server unavailable: %s", apiErr.Message)
+		case 400:
+			// A Go server with TLS answers a plain HTTP request with this
+			// text, which the client quotes when the body is not Qakka's.
+			if strings.HasPrefix(s.opts.server, "http://") && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server") {
+				return fmt.Errorf("%s (use an https:// URL in --server or %s)", apiErr.Message, envServer)
+			}
 		}
 		return errors.New(apiErr.Message)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -114,6 +114,28 @@ func (q *queueFlags) apply(f *pflag.FlagSet, dst *client.Queue) error {
 	return nil
 }
 
+// limits describes the flags that the user set for rewordLimit, with the
+// queue configuration fields that carry them.
+func (q *queueFlags) limits(f *pflag.FlagSet) []flagValue {
+	var out []flagValue
+	if f.Changed("visibility-timeout") {
+		out = append(out, durationFlag("--visibility-timeout", "handlingTimeoutSec", q.visibilityTimeout, time.Second))
+	}
+	if f.Changed("delay") {
+		out = append(out, durationFlag("--delay", "defaultDelayMs", q.delay, time.Millisecond))
+	}
+	if f.Changed("retry-count") {
+		out = append(out, countFlag("--retry-count", "retryCount", int64(q.retryCount)))
+	}
+	if f.Changed("retention") {
+		out = append(out, durationFlag("--retention", "retentionSec", q.retention, time.Second))
+	}
+	if f.Changed("receive-wait") {
+		out = append(out, durationFlag("--receive-wait", "receiveWaitMs", q.receiveWait, time.Millisecond))
+	}
+	return out
+}
+
 func newQueueCreateCommand(o *clientOptions) *cobra.Command {
 	var flags queueFlags
 	cmd := &cobra.Command{
@@ -137,7 +159,7 @@ already exists changes nothing and says so.`,
 		}
 		stored, created, err := s.client.CreateQueue(s.ctx, q)
 		if err != nil {
-			return err
+			return rewordLimit(err, flags.limits(cmd.Flags())...)
 		}
 
 		if s.jsonOutput() {
@@ -241,7 +263,7 @@ undo the other's changes.`,
 		q.Name = args[0]
 		stored, err := s.client.UpdateQueue(s.ctx, q)
 		if err != nil {
-			return err
+			return rewordLimit(err, flags.limits(cmd.Flags())...)
 		}
 
 		if s.jsonOutput() {

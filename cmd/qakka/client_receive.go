@@ -62,16 +62,19 @@ file in that directory named after its queue message ID instead.`,
 			return fmt.Errorf("invalid --count %d: must be at least 1", count)
 		}
 		opts := client.ReceiveOptions{Count: count}
+		limits := []flagValue{countFlag("--count", "count", int64(count))}
 		if cmd.Flags().Changed("wait") {
 			if _, err := wholeMillis("--wait", wait); err != nil {
 				return err
 			}
 			opts.Wait = &wait
+			limits = append(limits, durationFlag("--wait", "wait", wait, time.Millisecond))
 		}
 		if _, err := wholeSeconds("--visibility", visibility); err != nil {
 			return err
 		}
 		opts.Visibility = visibility
+		limits = append(limits, durationFlag("--visibility", "visibility", visibility, time.Second))
 		if saveDir != "" {
 			if err := os.MkdirAll(saveDir, 0o755); err != nil {
 				return fmt.Errorf("create --save-dir: %w", err)
@@ -80,7 +83,7 @@ file in that directory named after its queue message ID instead.`,
 
 		msgs, err := s.client.Receive(s.ctx, args[0], opts)
 		if err != nil {
-			return err
+			return rewordLimit(err, limits...)
 		}
 		out := make([]receivedMessage, 0, len(msgs))
 		for _, m := range msgs {

@@ -125,8 +125,11 @@ func bodyError(err error) error {
 		return invalid("request body", "", "ends in the middle of a JSON value")
 	case errors.As(err, &syntax):
 		return invalid("request body", "", "is not valid JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typeError) && typeError.Field == "":
+		// The body itself has the wrong type, such as an array for an object.
+		return invalid("request body", "", "must be a JSON %s, not %s", jsonKind(typeError.Type.Kind().String()), jsonValueName(typeError.Value))
 	case errors.As(err, &typeError):
-		return invalid("request body", "", "field %s must be a JSON %s, not %s", typeError.Field, jsonKind(typeError.Type.Kind().String()), typeError.Value)
+		return invalid("request body", "", "field %s must be a JSON %s, not %s", typeError.Field, jsonKind(typeError.Type.Kind().String()), jsonValueName(typeError.Value))
 	}
 	// The decoder reports an unknown field only in its message text.
 	return invalid("request body", "", "%s", strings.TrimPrefix(err.Error(), "json: "))
@@ -145,4 +148,18 @@ func jsonKind(kind string) string {
 		return "boolean"
 	}
 	return kind
+}
+
+// jsonValueName names a JSON value, as json.UnmarshalTypeError.Value
+// describes it, with an article: "an array", "a boolean", "the number 1.5".
+func jsonValueName(value string) string {
+	switch {
+	case value == "array", value == "object":
+		return "an " + value
+	case value == "bool":
+		return "a boolean"
+	case strings.HasPrefix(value, "number "):
+		return "the " + value
+	}
+	return "a " + value
 }

@@ -2,11 +2,10 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -26,10 +25,6 @@ const (
 	mediaJSON   = "application/json"
 	mediaBinary = "application/octet-stream"
 )
-
-// batchEntryOverhead is the room one batch entry may take besides its
-// base64 payload: its id, content type and JSON punctuation.
-const batchEntryOverhead = 4 << 10
 
 // send serves POST /api/queues/{q}/messages. The body is the payload. The
 // reply comes once the message is durably stored.
@@ -71,8 +66,8 @@ func (a *API) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isJSON {
-		if err := checkJSON("request body", data); err != nil {
-			a.writeError(w, r, err)
+		if problem := jsonProblem(data); problem != "" {
+			a.writeError(w, r, invalidJSONBody(r, problem))
 			return
 		}
 	}
@@ -165,182 +160,37 @@ func (a *API) sendParams(r *http.Request) (queue.SendRequest, error) {
 	return m, nil
 }
 
-// sendBatch serves POST /api/queues/{q}/messages/batch. Each entry gets its
-// own result; the valid entries are stored in one durable batch even when
-// others are invalid.
-func (a *API) sendBatch(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("q")
-	cfg, err := a.engine.Queue(r.Context(), name)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if err := a.checkRegions(r); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	maxBatch := a.engine.Options().MaxBatch
-	var req client.BatchSendRequest
-	if err := decodeJSON(w, r, a.batchBodyLimit(a.queueLimit(&cfg), maxBatch), &req); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	if len(req.Messages) == 0 {
-		a.writeError(w, r, invalid("messages", "", "send at least one message"))
-		return
-	}
-	if len(req.Messages) > maxBatch {
-		a.writeError(w, r, invalid("messages", strconv.Itoa(len(req.Messages)), "send at most %d messages in one batch", maxBatch))
-		return
-	}
-
-	results := make([]client.BatchSendResult, len(req.Messages))
-	msgs := make([]queue.SendRequest, 0, len(req.Messages))
-	indexes := make([]int, 0, len(req.Messages))
-	for i := range req.Messages {
-		e := &req.Messages[i]
-		results[i].ID = e.ID
-		m, err := batchMessage(e)
-		if err == nil {
-			err = a.engine.ValidateSend(r.Context(), name, &m)
-		}
-		if err != nil {
-			status, ok := entryStatus(err)
-			if !ok {
-				a.writeError(w, r, err)
-				return
-			}
-			results[i].Status = status
-			results[i].Message = err.Error()
-			continue
-		}
-		msgs = append(msgs, m)
-		indexes = append(indexes, i)
-	}
-
-	resp := client.BatchSendResponse{Count: len(msgs), Results: results}
-	if len(msgs) > 0 {
-		sent, err := a.regions.Send(r.Context(), name, r.URL.Query().Get("regions"), msgs)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		for j, i := range indexes {
-			s := wireSend(&sent.Messages[j])
-			results[i].Status = http.StatusOK
-			results[i].MessageID = s.MessageID
-			results[i].QueueMessageID = s.QueueMessageID
-			results[i].DeliverDate = s.DeliverDate
-			results[i].ExpirationDate = s.ExpirationDate
-		}
-		resp.Regions, resp.PendingRegions = a.destinations(sent.Destinations)
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// batchBodyLimit bounds a batch send's body: maxBatch base64 payloads of
-// the queue's limit, each with room for its other fields, and never more
-// than Config.MaxBodyBytes.
-func (a *API) batchBodyLimit(queueLimit int64, maxBatch int) int64 {
-	perEntry := queueLimit/3*4 + 4 + batchEntryOverhead
-	if perEntry <= 0 || perEntry > math.MaxInt64/int64(maxBatch+1) {
-		return a.cfg.MaxBodyBytes
-	}
-	return min(a.cfg.MaxBodyBytes, perEntry*int64(maxBatch+1))
-}
-
-// entryStatus returns the status of a batch entry that failed on its own.
-// Other errors fail the whole request.
-func entryStatus(err error) (int, bool) {
-	var (
-		invalidE *queue.InvalidError
-		tooLarge *queue.TooLargeError
-	)
+// jsonProblem describes why a payload stored with a JSON content type
+// cannot be stored, or returns "" when it is one valid UTF-8 JSON value.
+// Receivers get such a payload inline as JSON text, so it must be one.
+func jsonProblem(data []byte) string {
 	switch {
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, true
-	case errors.As(err, &invalidE):
-		return http.StatusBadRequest, true
+	case !utf8.Valid(data):
+		return "is not UTF-8"
+	case json.Valid(data):
+		return ""
+	case len(bytes.TrimSpace(data)) == 0:
+		return "is empty"
 	}
-	return 0, false
+	// json.Valid does not say where the syntax breaks, but Unmarshal does.
+	var syntax *json.SyntaxError
+	if err := json.Unmarshal(data, new(json.RawMessage)); errors.As(err, &syntax) {
+		return fmt.Sprintf("is not valid JSON at byte %d (%v)", syntax.Offset, syntax)
+	}
+	return "is not valid JSON"
 }
 
-// batchMessage decodes one batch entry into a send request.
-func batchMessage(e *client.BatchSendEntry) (queue.SendRequest, error) {
-	var m queue.SendRequest
-	hasData, hasBase64 := len(e.Data) > 0, e.Base64 != ""
-	switch {
-	case hasData && hasBase64:
-		return m, invalid("message", e.ID, "set either data or base64, not both")
-	case !hasData && !hasBase64:
-		return m, invalid("message", e.ID, "set data to a JSON value, or base64 to the encoded payload with its contentType")
+// invalidJSONBody explains why a single send's body was rejected as JSON:
+// problem is what jsonProblem returned. The message names what declared
+// the body as JSON, the ?contentType= parameter or the Content-Type
+// header, and how to send the payload instead.
+func invalidJSONBody(r *http.Request, problem string) error {
+	if param := r.URL.Query().Get("contentType"); param != "" {
+		return invalid("request body", "", "the payload %s, but contentType=%s declares it as JSON: "+
+			"fix the JSON, or leave out the JSON contentType to store the payload as application/octet-stream", problem, param)
 	}
-
-	switch {
-	case hasData && e.ContentType == "":
-		m.ContentType = mediaJSON
-	case hasData:
-		mt, ok := parseMediaType(e.ContentType)
-		if !ok || !isJSONType(mt) {
-			return m, invalid("contentType", e.ContentType, "data holds a JSON value, so use a JSON media type or leave contentType out; send other payloads in base64")
-		}
-		m.ContentType = e.ContentType
-	case e.ContentType == "":
-		m.ContentType = mediaBinary
-	default:
-		if _, ok := parseMediaType(e.ContentType); !ok {
-			return m, invalid("contentType", e.ContentType, "use a media type such as image/jpeg or application/json")
-		}
-		m.ContentType = e.ContentType
-	}
-
-	if hasData {
-		// The decoder has checked the value's syntax but not its encoding.
-		if !utf8.Valid(e.Data) {
-			return m, invalid("data", "", "must be UTF-8")
-		}
-		m.Data = bytes.Clone(e.Data)
-	} else {
-		data, err := base64.StdEncoding.DecodeString(e.Base64)
-		if err != nil {
-			return m, invalid("base64", "", "is not valid standard base64 (RFC 4648 with padding): %v", err)
-		}
-		if mt, _ := parseMediaType(m.ContentType); isJSONType(mt) {
-			if err := checkJSON("base64", data); err != nil {
-				return m, err
-			}
-		}
-		m.Data = data
-	}
-
-	if e.DelayMs != nil {
-		d, err := toDuration("delayMs", *e.DelayMs, time.Millisecond)
-		if err != nil {
-			return m, err
-		}
-		m.Delay = &d
-	}
-	if e.ExpirationSec < 0 {
-		return m, invalid("expirationSec", strconv.FormatInt(e.ExpirationSec, 10), "use a positive number of seconds, or leave it out for the queue's retention")
-	}
-	expiration, err := toDuration("expirationSec", e.ExpirationSec, time.Second)
-	if err != nil {
-		return m, err
-	}
-	m.Expiration = expiration
-	return m, nil
-}
-
-// checkJSON rejects a payload stored with a JSON content type that is not
-// one valid UTF-8 JSON value, since receivers get it inline as JSON text.
-func checkJSON(field string, data []byte) error {
-	if !utf8.Valid(data) {
-		return invalid(field, "", "is declared as JSON but is not UTF-8")
-	}
-	if !json.Valid(data) {
-		return invalid(field, "", "is declared as JSON but is not one valid JSON value; send it as application/octet-stream instead")
-	}
-	return nil
+	return invalid("request body", "", "the payload %s, but Content-Type %s declares it as JSON: "+
+		"fix the JSON, or send the payload with a Content-Type that is not JSON, such as text/plain or application/octet-stream", problem, r.Header.Get("Content-Type"))
 }
 
 // parseMediaType returns the lower-case type/subtype of a Content-Type

@@ -204,10 +204,10 @@ func testSendErrors(t *testing.T, b backend) {
 		{"missing Content-Type", "/api/queues/q/messages", "", "{}", http.StatusUnsupportedMediaType, []string{"missing Content-Type", "application/json", "application/octet-stream"}},
 		{"unparsable Content-Type", "/api/queues/q/messages", "not a type", "{}", http.StatusUnsupportedMediaType, []string{"not a type"}},
 		{"Content-Type without subtype", "/api/queues/q/messages", "json", "{}", http.StatusUnsupportedMediaType, []string{"json"}},
-		{"invalid JSON", "/api/queues/q/messages", "application/json", "{oops", http.StatusBadRequest, []string{"not one valid JSON value"}},
+		{"invalid JSON", "/api/queues/q/messages", "application/json", "{oops", http.StatusBadRequest, []string{"not valid JSON at byte", "Content-Type application/json", "fix the JSON"}},
 		{"empty JSON", "/api/queues/q/messages", "application/json", "", http.StatusBadRequest, []string{"JSON"}},
 		{"JSON not UTF-8", "/api/queues/q/messages", "application/json", "\"\xff\"", http.StatusBadRequest, []string{"UTF-8"}},
-		{"invalid JSON by param", "/api/queues/q/messages?contentType=application/json", "application/octet-stream", "{oops", http.StatusBadRequest, []string{"JSON"}},
+		{"invalid JSON by param", "/api/queues/q/messages?contentType=application/json", "application/octet-stream", "{oops", http.StatusBadRequest, []string{"not valid JSON", "contentType=application/json", "fix the JSON", "leave out the JSON contentType"}},
 		{"param with JSON body", "/api/queues/q/messages?contentType=image/png", "application/json", "{}", http.StatusBadRequest, []string{"contentType", "image/png"}},
 		{"param with other body", "/api/queues/q/messages?contentType=image/png", "image/jpeg", "x", http.StatusBadRequest, []string{"contentType", "image/jpeg"}},
 		{"bad param", "/api/queues/q/messages?contentType=" + url.QueryEscape("no type"), "application/octet-stream", "x", http.StatusBadRequest, []string{"contentType", "no type"}},
@@ -342,14 +342,14 @@ func testSendBatch(t *testing.T, b backend) {
 	}{
 		"json":                  {http.StatusOK, ""},
 		"binary":                {http.StatusOK, ""},
-		"both":                  {http.StatusBadRequest, "not both"},
-		"neither":               {http.StatusBadRequest, "base64"},
-		"bad base64":            {http.StatusBadRequest, "base64"},
-		"too large":             {http.StatusRequestEntityTooLarge, "64"},
-		"bad JSON in base64":    {http.StatusBadRequest, "JSON"},
-		"data with binary type": {http.StatusBadRequest, "image/png"},
-		"negative delay":        {http.StatusBadRequest, "delay"},
-		"negative expiration":   {http.StatusBadRequest, "expirationSec"},
+		"both":                  {http.StatusBadRequest, "invalid messages[2]: set either data or base64, not both"},
+		"neither":               {http.StatusBadRequest, "invalid messages[3]: set data"},
+		"bad base64":            {http.StatusBadRequest, "invalid messages[4].base64: the value is not standard base64"},
+		"too large":             {http.StatusRequestEntityTooLarge, "messages[5]: payload of 65 bytes is over the queue's limit of 64 bytes"},
+		"bad JSON in base64":    {http.StatusBadRequest, "invalid messages[6].base64: the decoded payload is not valid JSON"},
+		"data with binary type": {http.StatusBadRequest, `invalid messages[7].contentType "image/png"`},
+		"negative delay":        {http.StatusBadRequest, `invalid messages[8].delayMs "-1"`},
+		"negative expiration":   {http.StatusBadRequest, `invalid messages[9].expirationSec "-3"`},
 		"delayed":               {http.StatusOK, ""},
 		"untyped binary":        {http.StatusOK, ""},
 	}
@@ -403,6 +403,39 @@ func testSendBatch(t *testing.T, b backend) {
 	}
 }
 
+func TestSendBatchDelayNames(t *testing.T) { forEachBackend(t, testSendBatchDelayNames) }
+
+// testSendBatchDelayNames checks that a delay the engine rejects is named
+// by the entry's delayMs field, or as the queue's default delay when the
+// entry has none.
+func testSendBatchDelayNames(t *testing.T, b backend) {
+	s := newTestServer(t, b)
+	s.createQueue(client.Queue{Name: "q", DefaultDelayMs: 5000})
+	delay := int64(3000)
+	req := client.BatchSendRequest{Messages: []client.BatchSendEntry{
+		{ID: "own delay", Data: json.RawMessage(`1`), DelayMs: &delay, ExpirationSec: 2},
+		{ID: "queue delay", Data: json.RawMessage(`2`), ExpirationSec: 2},
+	}}
+	want := []string{
+		`invalid messages[0].delayMs "3000": must be shorter than the message's expiration of 2 seconds`,
+		`invalid messages[1] delay (the queue's defaultDelayMs) "5000": must be shorter than the message's expiration of 2 seconds`,
+	}
+
+	var res client.BatchSendResponse
+	s.doJSON(http.MethodPost, "/api/queues/q/messages/batch", req).expect(t, http.StatusOK).decode(t, &res)
+	if len(res.Results) != len(want) {
+		t.Fatalf("%d results for %d entries", len(res.Results), len(want))
+	}
+	for i, r := range res.Results {
+		if r.Status != http.StatusBadRequest {
+			t.Errorf("entry %q: status %d, want 400", r.ID, r.Status)
+		}
+		if r.Message != want[i] {
+			t.Errorf("entry %q: message %q, want %q", r.ID, r.Message, want[i])
+		}
+	}
+}
+
 func TestSendBatchErrors(t *testing.T) { forEachBackend(t, testSendBatchErrors) }
 
 func testSendBatchErrors(t *testing.T, b backend) {
@@ -422,6 +455,12 @@ func testSendBatchErrors(t *testing.T, b backend) {
 	s.doJSON(http.MethodPost, "/api/queues/q/messages/batch", big).expectError(t, http.StatusRequestEntityTooLarge, "4096")
 	s.request(http.MethodPost, "/api/queues/q/messages/batch", "application/json", []byte(`{"messages":`)).expectError(t, http.StatusBadRequest, "request body")
 	s.request(http.MethodPost, "/api/queues/q/messages/batch", "application/xml", []byte(`<a/>`)).expectError(t, http.StatusUnsupportedMediaType, "application/xml")
+	s.request(http.MethodPost, "/api/queues/q/messages/batch", "application/json", []byte(`[{"data":1}]`)).
+		expectError(t, http.StatusBadRequest, "invalid request body: must be a JSON object, not an array")
+	s.request(http.MethodPost, "/api/queues/q/messages/batch", "application/json", []byte(`{"messages":{}}`)).
+		expectError(t, http.StatusBadRequest, "invalid request body: field messages must be a JSON array, not an object")
+	s.request(http.MethodPost, "/api/queues/q/messages/batch", "application/json", []byte(`{"messages":[{"delayMs":"soon"}]}`)).
+		expectError(t, http.StatusBadRequest, "field messages.delayMs must be a JSON number, not a string")
 
 	if st := s.stats("q"); st.Totals.Sent != 0 {
 		t.Errorf("%d messages stored by rejected batches, want 0", st.Totals.Sent)
@@ -452,8 +491,8 @@ func FuzzSendDecoding(f *testing.F) {
 			if ct == "" {
 				t.Fatalf("accepted %q/%q without a content type", header, param)
 			}
-			if isJSON && checkJSON("body", body) == nil && (!json.Valid(body) || !utf8.Valid(body)) {
-				t.Fatalf("checkJSON accepted %q", body)
+			if isJSON && jsonProblem(body) == "" && (!json.Valid(body) || !utf8.Valid(body)) {
+				t.Fatalf("jsonProblem accepted %q", body)
 			}
 		}
 
@@ -464,7 +503,7 @@ func FuzzSendDecoding(f *testing.F) {
 			return
 		}
 		for i := range req.Messages {
-			m, err := batchMessage(&req.Messages[i])
+			m, err := batchMessage(i, &req.Messages[i])
 			if err != nil {
 				continue
 			}

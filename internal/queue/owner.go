@@ -706,4 +706,3 @@ func newID() uuid.UUID {
 	}
 	return id
 }
-
