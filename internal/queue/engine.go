@@ -119,8 +119,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// StopWaiting answers every waiting receive with the messages it has (none)
-// and makes later receives return without waiting. A server calls it when it
+// StopWaiting ends every waiting receive with an empty reply and makes
+// later receives return without waiting. A server calls it when it
 // begins to shut down, so long polls do not hold the shutdown up.
 func (e *Engine) StopWaiting() {
 	e.draining.Store(true)

@@ -39,7 +39,7 @@ type SendResult struct {
 	Duplicate bool
 }
 
-// ReceiveRequest asks for up to Count available messages.
+// ReceiveRequest is a request for up to Count available messages.
 type ReceiveRequest struct {
 	Count int
 	// Wait is how long to wait for a first message. Nil means the queue's

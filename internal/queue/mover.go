@@ -30,7 +30,8 @@ type move struct {
 // A move is durable at both ends: the source stored the entry as moving, and
 // the target's commit stores the new entry and deletes the moving one in one
 // batch. After a crash the source finds its moving entries and sends them
-// again, so a move happens exactly once.
+// again. The target deletes the moving entry in the same batch that stores
+// the new one, so a move that committed is never sent again.
 type mover struct {
 	e *Engine
 
@@ -94,7 +95,8 @@ func (m *mover) run(ctx context.Context) {
 	}
 }
 
-// moveOne hands one entry to its target and tells the source.
+// moveOne hands one entry to its target and reports the outcome to the
+// source.
 func (m *mover) moveOne(ctx context.Context, mv move) error {
 	e := m.e
 	src, err := e.owner(mv.source)
@@ -199,7 +201,7 @@ func (p *adoptOp) stage(o *owner, t *txn) {
 	sendAfter(t, p.reply, struct{}{})
 }
 
-// moveDoneOp tells the source queue how a move ended.
+// moveDoneOp reports to the source queue how a move ended.
 type moveDoneOp struct {
 	move    move
 	outcome moveOutcome

@@ -201,7 +201,7 @@ func (p *receiveOp) stage(o *owner, t *txn) {
 	o.waiters = append(o.waiters, p.w)
 }
 
-// stopWaitingOp ends every wait: waiters get an empty answer.
+// stopWaitingOp ends every wait with an empty reply.
 type stopWaitingOp struct{}
 
 func (stopWaitingOp) fail(error) {}

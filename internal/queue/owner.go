@@ -55,7 +55,7 @@ type owner struct {
 	buffer []*storage.Entry
 	// bufferedAll is true when no available entry exists beyond the buffer.
 	bufferedAll bool
-	// readFrom is where the next refill reads storage when !bufferedAll.
+	// readFrom is the Seq the next refill reads storage from when !bufferedAll.
 	readFrom uint64
 
 	inflight map[uuid.UUID]*item
@@ -213,7 +213,7 @@ func (o *owner) rejectPending(first op) {
 	}
 }
 
-// shutdown answers everything still waiting once the owner stops.
+// shutdown replies to every request still waiting once the owner stops.
 func (o *owner) shutdown() {
 	for _, w := range o.waiters {
 		w.reply(nil, nil)
@@ -558,7 +558,7 @@ func expired(en *storage.Entry, now time.Time) bool {
 }
 
 // serveWaiters hands available entries to long-polling receivers in arrival
-// order, and answers those whose wait is over.
+// order, and replies with nothing to those whose wait is over.
 func (o *owner) serveWaiters(t *txn, now time.Time) {
 	kept := o.waiters[:0]
 	for _, w := range o.waiters {
