@@ -23,7 +23,8 @@ import (
 	"github.com/qakka/qakka/internal/httpapi"
 	"github.com/qakka/qakka/internal/queue"
 	"github.com/qakka/qakka/internal/region"
-	"github.com/qakka/qakka/internal/storage/pebblestore"
+	"github.com/qakka/qakka/internal/storage"
+	"github.com/qakka/qakka/internal/storage/backendtest"
 )
 
 func TestMain(m *testing.M) {
@@ -39,8 +40,18 @@ const (
 // waitTimeout bounds every wait for a transfer in these tests.
 const waitTimeout = 60 * time.Second
 
-// cluster is a set of regions, each one node on a Pebble store in its own
-// directory with the REST API and the transfer endpoint on loopback.
+// backend is a storage backend the region tests run on.
+type backend = backendtest.Backend
+
+// forEachBackend runs test once on each backend, as subtests named after it.
+func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Helper()
+	backendtest.ForEach(t, test)
+}
+
+// cluster is a set of regions, each one node on a store of its own (a
+// directory on Pebble, keyspaces on Cassandra) with the REST API and the
+// transfer endpoint on loopback.
 type cluster struct {
 	t     testing.TB
 	nodes map[string]*node
@@ -51,14 +62,15 @@ type cluster struct {
 type node struct {
 	c    *cluster
 	name string
-	dir  string
 	addr string
+	// openStore opens the node's store. Every call opens the same data.
+	openStore func() (storage.Store, error)
 	// configure adjusts the region configuration before each start.
 	configure func(*region.Config)
 
 	mu      sync.Mutex
 	running bool
-	store   *pebblestore.Store
+	store   storage.Store
 	engine  *queue.Engine
 	router  *region.Router
 	reg     *prometheus.Registry
@@ -66,29 +78,45 @@ type node struct {
 	served  chan struct{}
 }
 
-// newCluster starts one node per name. Every node sends to all the others
-// and accepts their transfers. configure, if not nil, adjusts each node's
-// region configuration.
-func newCluster(t testing.TB, names []string, configure func(*region.Config)) *cluster {
+// newCluster starts one node per name, each on its own store of backend b.
+// Every node sends to all the others and accepts their transfers.
+// configure, if not nil, adjusts each node's region configuration.
+func newCluster(t testing.TB, b backend, names []string, configure func(*region.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, nodes: map[string]*node{}, order: names}
+
+	// Place runs first because it skips the test when the backend is not
+	// set up. Cleanups run in reverse order, so the nodes stop before
+	// Place's cleanups remove their data.
+	stores := map[string]func() (storage.Store, error){}
+	for _, name := range names {
+		stores[name] = b.Place(t, time.Now)
+	}
 	listeners := map[string]net.Listener{}
+	t.Cleanup(func() {
+		for _, name := range names {
+			if n, ok := c.nodes[name]; ok {
+				n.stop()
+			}
+		}
+		// A node that never started leaves its listener open. Closing a
+		// listener that a server closed already returns an error, ignored here.
+		for _, ln := range listeners {
+			_ = ln.Close()
+		}
+	})
+
 	for _, name := range names {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatalf("listen: %v", err)
 		}
 		listeners[name] = ln
-		c.nodes[name] = &node{c: c, name: name, dir: t.TempDir(), addr: ln.Addr().String(), configure: configure}
+		c.nodes[name] = &node{c: c, name: name, addr: ln.Addr().String(), openStore: stores[name], configure: configure}
 	}
 	for _, name := range names {
 		c.nodes[name].start(listeners[name])
 	}
-	t.Cleanup(func() {
-		for _, name := range names {
-			c.nodes[name].stop()
-		}
-	})
 	return c
 }
 
@@ -140,7 +168,7 @@ func (n *node) start(ln net.Listener) {
 		t.Fatalf("region %s is running already", n.name)
 	}
 
-	store, err := pebblestore.Open(n.dir, pebblestore.Options{})
+	store, err := n.openStore()
 	if err != nil {
 		t.Fatalf("open store of region %s: %v", n.name, err)
 	}
@@ -196,7 +224,7 @@ func (n *node) stop() {
 	_ = n.store.Close()
 }
 
-// restart starts a stopped node again on its directory and address.
+// restart starts a stopped node again on its store and address.
 func (n *node) restart() {
 	t := n.c.t
 	t.Helper()
