@@ -64,7 +64,7 @@ func (c *Client) GetQueue(ctx context.Context, name string) (Queue, error) {
 		return Queue{}, fmt.Errorf("get queue %q: %w", name, err)
 	}
 	if len(out.Queues) == 0 {
-		return Queue{}, fmt.Errorf("get queue %q: the response holds no queue", name)
+		return Queue{}, fmt.Errorf("get queue %q: the response contains no queue", name)
 	}
 	return out.Queues[0], nil
 }

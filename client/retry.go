@@ -17,8 +17,9 @@ import (
 // and after a connection error, with exponential backoff and jitter, for at
 // most MaxAttempts attempts in all, and never past the context's deadline.
 //
-// Everything that changes server state is sent exactly once, whatever the
-// policy, because a repeat can do harm that the caller cannot see:
+// Everything that changes server state is sent once and never repeated,
+// whatever the policy, because a repeat can do harm that the caller cannot
+// see:
 //
 //   - A retried Send or SendBatch stores the message twice when the first
 //     attempt was stored but its response was lost.

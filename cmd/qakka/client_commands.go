@@ -162,7 +162,7 @@ func (s *session) explain(err error) error {
 		case 503:
 			return fmt.Errorf("server unavailable: %s", apiErr.Message)
 		case 400:
-			// A Go server with TLS answers a plain HTTP request with this
+			// A Go server with TLS replies to a plain HTTP request with this
 			// text, which the client quotes when the body is not Qakka's.
 			if strings.HasPrefix(s.opts.server, "http://") && strings.Contains(apiErr.Message, "HTTP request to an HTTPS server") {
 				return fmt.Errorf("%s (use an https:// URL in --server or %s)", apiErr.Message, envServer)

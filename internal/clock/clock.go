@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Clock tells the time and makes timers.
+// Clock reports the current time and makes timers.
 type Clock interface {
 	Now() time.Time
 	// NewTimer returns a stopped timer; Reset arms it.

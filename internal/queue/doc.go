@@ -6,10 +6,11 @@
 // One goroutine, the owner, serves each queue. It holds the queue's buffer of
 // available entries (prefetched from storage, up to Options.BufferSize), its
 // long-poll waiters, a heap of inflight deadlines and a heap of delayed
-// entries. Requests reach it over a channel. The owner works in rounds: it
-// fires due timers, takes the queued requests (up to 256, and no more once
-// the round's writes reach the store's batch limit), serves waiters, and
-// commits all the round's writes as one storage batch before it replies.
+// entries. Requests reach it over a channel. The owner works in rounds. A
+// round fires due timers, takes the queued requests and serves waiters. It
+// takes up to 256 requests, and no more once its writes reach the store's
+// batch limit. It commits all its writes as one storage batch before it
+// replies.
 // Concurrent senders of a queue therefore share one sync, and the store
 // groups the syncs of different queues.
 //

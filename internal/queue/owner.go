@@ -134,11 +134,11 @@ func (o *owner) run(ctx context.Context) {
 // waiters, and commits everything as one batch.
 func (o *owner) round(ctx context.Context, first op) {
 	t := newTxn()
-	// Timers fire first, so a request in this round sees every deadline
-	// that has passed: an ack after its deadline fails even if the timer
-	// tick has not been received yet. fireTimers stops at the store's batch
-	// limit; an inflight entry it leaves past its deadline counts as timed
-	// out (see current), and the next round fires it.
+	// Timers fire first, so every deadline that has passed applies to the
+	// requests of this round: an ack after its deadline fails even if the
+	// timer tick has not been received yet. fireTimers stops at the store's
+	// batch limit. An inflight entry it leaves past its deadline counts as
+	// timed out (see current), and the next round fires it.
 	o.fireTimers(t, o.e.clock.Now())
 	if first != nil {
 		first.stage(o, t)
@@ -698,11 +698,7 @@ func (o *owner) auditEvent(en *storage.Entry, action string, now time.Time, deta
 }
 
 // newID returns a time-ordered UUID (version 7).
+// Like uuid.New, it panics when the system's random source fails.
 func newID() uuid.UUID {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when the system's random source does.
-		return uuid.New()
-	}
-	return id
+	return uuid.Must(uuid.NewV7())
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // txn collects the writes of one round of a queue's owner. The owner changes
-// its memory as it stages writes; when the commit fails it reloads its state
-// from storage, so memory never runs ahead of what is durable for long.
+// its memory as it stages writes. When the commit fails, it reloads its state
+// from storage, so memory runs ahead of what is durable only until then.
 type txn struct {
 	puts    map[storage.EntryKey]storage.Entry
 	deletes map[storage.EntryKey]struct{}

@@ -235,7 +235,7 @@ type SendResult struct {
 //
 // An invalid message fails the whole call before anything is stored. When
 // a write fails after others succeeded, some destinations have the
-// messages and the error says which write failed.
+// messages and the error names the write that failed.
 func (r *Router) Send(ctx context.Context, name, spec string, msgs []queue.SendRequest) (SendResult, error) {
 	cfg, err := r.engine.Queue(ctx, name)
 	if err != nil {
@@ -483,11 +483,7 @@ func (r *Router) propagate(ctx context.Context, cfg *queue.Config, remotes []str
 
 // newMessageID returns a time-ordered message id, as the engine makes
 // them.
+// Like uuid.New, it panics when the system's random source fails.
 func newMessageID() uuid.UUID {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// NewV7 fails only when reading the system's random source fails.
-		return uuid.New()
-	}
-	return id
+	return uuid.Must(uuid.NewV7())
 }

@@ -6,7 +6,7 @@
 // queue entries split into shards per state, per-queue metadata (sequence,
 // read head, shard records and counters) and an audit log. The engine is the
 // only writer of a queue's entries and metadata, so a backend needs no
-// read-modify-write logic of its own: it stores what a Batch says, atomically
+// read-modify-write logic of its own: it stores the writes of a Batch, atomically
 // and durably.
 package storage
 
@@ -114,7 +114,7 @@ type Entry struct {
 	Size         int64
 	// SourceQueue is the queue a dead-lettered message came from.
 	SourceQueue string
-	// TargetQueue is where a Moving entry goes.
+	// TargetQueue is the destination queue of a Moving entry.
 	TargetQueue string
 }
 

@@ -95,7 +95,7 @@ func (s *Store) Close() error {
 // commits of this process must never share one.
 //
 // NB: timestamps come from this machine's clock, never from Config.Now, which
-// only sets the time TTLs count from: a fake clock that stands still would
+// only sets the time TTLs count from: a fake clock that does not advance would
 // give a reopened store timestamps behind the ones it wrote before. When a
 // queue's owner moves to another node, that node's writes win only if its
 // clock is not behind the previous owner's by more than the time between

@@ -199,7 +199,7 @@ func decodeEntry(key, value []byte, prefixLen int) (storage.Entry, error) {
 		return storage.Entry{}, fmt.Errorf("entry %d: %w", seq, err)
 	}
 	if e.Seq != seq {
-		return storage.Entry{}, fmt.Errorf("entry %d: value holds Seq %d: %w", seq, e.Seq, storage.ErrCorrupt)
+		return storage.Entry{}, fmt.Errorf("entry %d: value contains Seq %d: %w", seq, e.Seq, storage.ErrCorrupt)
 	}
 	return e, nil
 }

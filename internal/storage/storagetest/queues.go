@@ -127,7 +127,7 @@ func testQueuesOrderedByName(t *testing.T, s storage.Store) {
 	}
 }
 
-// queueData is what populate stored for one queue.
+// queueData is the data that populate stored for one queue.
 type queueData struct {
 	name     string
 	meta     storage.Meta
