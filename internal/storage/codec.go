@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -25,14 +26,21 @@ import (
 //
 // A record encodes every field, its key fields included. Decoded times are in
 // UTC, and empty slices and maps decode as nil. A change to a record's fields
-// gets a new version byte, and decoders keep reading the older versions.
+// gets a new version byte, and decoders keep reading the older versions:
+//
+//   - version 1 is the first encoding of every record;
+//   - version 2 of Meta appends Inbox after Totals.
 
 // ErrCorrupt is wrapped by every error of the Unmarshal functions: the input is
 // truncated, has trailing bytes, an unknown version or an invalid field.
 var ErrCorrupt = errors.New("corrupt record")
 
-// codecV1 is the version byte of the current encoding of every record.
-const codecV1 = 1
+// Version bytes. Every record but Meta is written at codecV1, and Meta at
+// metaV2.
+const (
+	codecV1 = 1
+	metaV2  = 2
+)
 
 // secondsToUnix is the number of seconds from January 1 of year 1 to the
 // Unix epoch. Times are stored relative to year 1 so the zero time is 0.
@@ -62,7 +70,7 @@ func MarshalQueueConfig(c *QueueConfig) []byte {
 // It does not retain data.
 func UnmarshalQueueConfig(data []byte) (QueueConfig, error) {
 	d := decoder{data: data}
-	d.version()
+	d.version(codecV1)
 	c := QueueConfig{
 		Name:              d.string(),
 		VisibilityTimeout: time.Duration(d.varint()),
@@ -110,7 +118,7 @@ func MarshalEntry(en *Entry) []byte {
 // data.
 func UnmarshalEntry(data []byte) (Entry, error) {
 	d := decoder{data: data}
-	d.version()
+	d.version(codecV1)
 	en := Entry{
 		Queue:     d.string(),
 		State:     State(d.byte()),
@@ -151,7 +159,7 @@ func MarshalPayload(p *Payload) []byte {
 // data and attributes, so it does not retain data.
 func UnmarshalPayload(data []byte) (Payload, error) {
 	d := decoder{data: data}
-	d.version()
+	d.version(codecV1)
 	p := Payload{
 		Queue:       d.string(),
 		MessageID:   d.uuid(),
@@ -166,10 +174,10 @@ func UnmarshalPayload(data []byte) (Payload, error) {
 	return p, nil
 }
 
-// MarshalMeta encodes m.
+// MarshalMeta encodes m at version 2.
 func MarshalMeta(m *Meta) []byte {
-	e := encoder{buf: make([]byte, 0, 64+len(m.Shards)*4)}
-	e.byte(codecV1)
+	e := encoder{buf: make([]byte, 0, 64+len(m.Shards)*4+len(m.Inbox)*8)}
+	e.byte(metaV2)
 	e.uvarint(m.ShardSize)
 	e.uvarint(m.NextSeq)
 	e.uvarint(m.Head)
@@ -184,14 +192,15 @@ func MarshalMeta(m *Meta) []byte {
 		t.Expired, t.DeadLettered, t.Redriven, t.Purged} {
 		e.varint(v)
 	}
+	e.uint64Map(m.Inbox)
 	return e.buf
 }
 
-// UnmarshalMeta decodes metadata written by MarshalMeta. It does not retain
-// data.
+// UnmarshalMeta decodes metadata written by MarshalMeta, at version 1 (which
+// has no Inbox) or 2. It does not retain data.
 func UnmarshalMeta(data []byte) (Meta, error) {
 	d := decoder{data: data}
-	d.version()
+	version := d.version(metaV2)
 	m := Meta{
 		ShardSize: d.uvarint(),
 		NextSeq:   d.uvarint(),
@@ -211,6 +220,9 @@ func UnmarshalMeta(data []byte) (Meta, error) {
 	for _, v := range []*int64{&t.Sent, &t.Received, &t.Acked, &t.Nacked, &t.TimedOut,
 		&t.Expired, &t.DeadLettered, &t.Redriven, &t.Purged} {
 		*v = d.varint()
+	}
+	if version >= metaV2 {
+		m.Inbox = d.uint64Map()
 	}
 	if err := d.finish("meta"); err != nil {
 		return Meta{}, err
@@ -238,7 +250,7 @@ func MarshalAuditEvent(ev *AuditEvent) []byte {
 // not retain data.
 func UnmarshalAuditEvent(data []byte) (AuditEvent, error) {
 	d := decoder{data: data}
-	d.version()
+	d.version(codecV1)
 	ev := AuditEvent{
 		MessageID:      d.uuid(),
 		Time:           d.time(),
@@ -256,6 +268,34 @@ func UnmarshalAuditEvent(data []byte) (AuditEvent, error) {
 	return ev, nil
 }
 
+// MarshalLease encodes l.
+func MarshalLease(l *Lease) []byte {
+	e := encoder{buf: make([]byte, 0, 24+len(l.Queue)+len(l.Owner))}
+	e.byte(codecV1)
+	e.string(l.Queue)
+	e.string(l.Owner)
+	e.varint(l.Epoch)
+	e.time(l.ExpiresAt)
+	return e.buf
+}
+
+// UnmarshalLease decodes a lease written by MarshalLease. It does not retain
+// data.
+func UnmarshalLease(data []byte) (Lease, error) {
+	d := decoder{data: data}
+	d.version(codecV1)
+	l := Lease{
+		Queue:     d.string(),
+		Owner:     d.string(),
+		Epoch:     d.varint(),
+		ExpiresAt: d.time(),
+	}
+	if err := d.finish("lease"); err != nil {
+		return Lease{}, err
+	}
+	return l, nil
+}
+
 // encoder appends fields to buf.
 type encoder struct {
 	buf []byte
@@ -270,6 +310,15 @@ func (e *encoder) string(s string)   { e.uvarint(uint64(len(s))); e.buf = append
 func (e *encoder) time(tm time.Time) {
 	e.varint(tm.Unix() + secondsToUnix)
 	e.uvarint(uint64(tm.Nanosecond()))
+}
+
+func (e *encoder) uint64Map(m map[uint64]uint64) {
+	keys := slices.Sorted(maps.Keys(m))
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.uvarint(k)
+		e.uvarint(m[k])
+	}
 }
 
 func (e *encoder) stringMap(m map[string]string) {
@@ -299,10 +348,13 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-func (d *decoder) version() {
-	if v := d.byte(); d.err == nil && v != codecV1 {
+// version reads the version byte and accepts versions 1 to latest.
+func (d *decoder) version(latest byte) byte {
+	v := d.byte()
+	if d.err == nil && (v < codecV1 || v > latest) {
 		d.fail("unknown version %d", v)
 	}
+	return v
 }
 
 // finish returns the first error, or an error when bytes are left over.
@@ -452,6 +504,23 @@ func (d *decoder) stringMap() map[string]string {
 	for range n {
 		k := d.string()
 		m[k] = d.string()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return m
+}
+
+func (d *decoder) uint64Map() map[uint64]uint64 {
+	// Each pair takes at least two bytes: two one-byte uvarints.
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[uint64]uint64, n)
+	for range n {
+		k := d.uvarint()
+		m[k] = d.uvarint()
 	}
 	if d.err != nil {
 		return nil

@@ -11,9 +11,11 @@ import (
 	"github.com/google/uuid"
 )
 
-// codecCase is one record type: an encoder and a decoder over any.
+// codecCase is one record type: an encoder and a decoder over any, and the
+// version byte the encoder writes.
 type codecCase struct {
 	name      string
+	version   byte
 	marshal   func(v any) []byte
 	unmarshal func(data []byte) (any, error)
 	samples   []any
@@ -28,6 +30,7 @@ func codecCases() []codecCase {
 	return []codecCase{
 		{
 			name:      "QueueConfig",
+			version:   codecV1,
 			marshal:   func(v any) []byte { c := v.(QueueConfig); return MarshalQueueConfig(&c) },
 			unmarshal: func(b []byte) (any, error) { return UnmarshalQueueConfig(b) },
 			samples: []any{
@@ -44,6 +47,7 @@ func codecCases() []codecCase {
 		},
 		{
 			name:      "Entry",
+			version:   codecV1,
 			marshal:   func(v any) []byte { e := v.(Entry); return MarshalEntry(&e) },
 			unmarshal: func(b []byte) (any, error) { return UnmarshalEntry(b) },
 			samples: []any{
@@ -61,6 +65,7 @@ func codecCases() []codecCase {
 		},
 		{
 			name:      "Payload",
+			version:   codecV1,
 			marshal:   func(v any) []byte { p := v.(Payload); return MarshalPayload(&p) },
 			unmarshal: func(b []byte) (any, error) { return UnmarshalPayload(b) },
 			samples: []any{
@@ -72,6 +77,7 @@ func codecCases() []codecCase {
 		},
 		{
 			name:      "Meta",
+			version:   metaV2,
 			marshal:   func(v any) []byte { m := v.(Meta); return MarshalMeta(&m) },
 			unmarshal: func(b []byte) (any, error) { return UnmarshalMeta(b) },
 			samples: []any{
@@ -81,11 +87,14 @@ func codecCases() []codecCase {
 					Shards: []ShardRef{{Inflight, 0}, {Delayed, 1 << 63}, {Moving, 5}},
 					Totals: Totals{Sent: 1, Received: 2, Acked: 3, Nacked: 4, TimedOut: 5,
 						Expired: 6, DeadLettered: 7, Redriven: 8, Purged: math.MaxInt64},
+					Inbox: map[uint64]uint64{0: 0, 7: 1 << 40, math.MaxUint64: math.MaxUint64, 3: 9},
 				},
+				Meta{Inbox: map[uint64]uint64{1: 2}},
 			},
 		},
 		{
 			name:      "AuditEvent",
+			version:   codecV1,
 			marshal:   func(v any) []byte { ev := v.(AuditEvent); return MarshalAuditEvent(&ev) },
 			unmarshal: func(b []byte) (any, error) { return UnmarshalAuditEvent(b) },
 			samples: []any{
@@ -97,6 +106,17 @@ func codecCases() []codecCase {
 				},
 			},
 		},
+		{
+			name:      "Lease",
+			version:   codecV1,
+			marshal:   func(v any) []byte { l := v.(Lease); return MarshalLease(&l) },
+			unmarshal: func(b []byte) (any, error) { return UnmarshalLease(b) },
+			samples: []any{
+				Lease{},
+				Lease{Queue: "orders", Owner: "node-2", Epoch: math.MaxInt64, ExpiresAt: sampleTime},
+				Lease{Queue: "q", Owner: "n", Epoch: -1},
+			},
+		},
 	}
 }
 
@@ -105,8 +125,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Run(cc.name, func(t *testing.T) {
 			for i, want := range cc.samples {
 				data := cc.marshal(want)
-				if data[0] != codecV1 {
-					t.Errorf("sample %d: version byte %d, want %d", i, data[0], codecV1)
+				if data[0] != cc.version {
+					t.Errorf("sample %d: version byte %d, want %d", i, data[0], cc.version)
 				}
 				got, err := cc.unmarshal(data)
 				if err != nil {
@@ -141,6 +161,49 @@ func TestCodecZeroTimeSize(t *testing.T) {
 	got := len(MarshalPayload(&Payload{}))
 	if want := 1 + 1 + 16 + 1 + 1 + 1 + 2; got != want {
 		t.Errorf("empty payload encodes to %d bytes, want %d", got, want)
+	}
+}
+
+// metaV1 is a Meta as version 1 of the encoding wrote it, before Inbox.
+var metaV1 = []byte{
+	0x01,                         // version
+	0xe8, 0x07, 0xe1, 0x21, 0xd2, // ShardSize 1000, NextSeq 4321
+	0x09, 0x05, // Head 1234, Available -3
+	0x02, 0x02, 0x01, 0x04, 0xac, 0x02, // Shards: inflight 1, moving 300
+	0x02, 0x04, 0x06, 0x08, 0x0a, 0x0c, 0x0e, 0x10, 0x12, // Totals 1 to 9
+}
+
+func TestCodecReadsMetaV1(t *testing.T) {
+	got, err := UnmarshalMeta(metaV1)
+	if err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	want := Meta{
+		ShardSize: 1000, NextSeq: 4321, Head: 1234, Available: -3,
+		Shards: []ShardRef{{Inflight, 1}, {Moving, 300}},
+		Totals: Totals{Sent: 1, Received: 2, Acked: 3, Nacked: 4, TimedOut: 5,
+			Expired: 6, DeadLettered: 7, Redriven: 8, Purged: 9},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("version 1 meta:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Re-encoding writes version 2, with an empty Inbox after Totals.
+	again := MarshalMeta(&got)
+	if again[0] != metaV2 {
+		t.Errorf("re-encoded version byte %d, want %d", again[0], metaV2)
+	}
+	if !bytes.Equal(again[1:], append(metaV1[1:len(metaV1):len(metaV1)], 0)) {
+		t.Errorf("re-encoded meta %x, want the version 1 fields and an empty inbox", again)
+	}
+}
+
+func TestCodecRejectsInboxInMetaV1(t *testing.T) {
+	// A version 1 record ends after Totals, so an inbox there is trailing
+	// garbage.
+	data := append(append([]byte(nil), metaV1...), 0x01, 0x02, 0x03)
+	if _, err := UnmarshalMeta(data); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("error = %v, want ErrCorrupt", err)
 	}
 }
 
@@ -188,7 +251,7 @@ func TestCodecRejectsTrailingBytes(t *testing.T) {
 func TestCodecRejectsUnknownVersion(t *testing.T) {
 	for _, cc := range codecCases() {
 		t.Run(cc.name, func(t *testing.T) {
-			for _, v := range []byte{0, codecV1 + 1, 0xff} {
+			for _, v := range []byte{0, cc.version + 1, 0xff} {
 				data := cc.marshal(cc.samples[0])
 				data[0] = v
 				if _, err := cc.unmarshal(data); !errors.Is(err, ErrCorrupt) {
@@ -214,6 +277,14 @@ func TestCodecRejectsInvalidFields(t *testing.T) {
 		{
 			name:      "huge shard count",
 			data:      []byte{codecV1, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+			unmarshal: func(b []byte) (any, error) { return UnmarshalMeta(b) },
+		},
+		{
+			// Version 2, zero fields, no shards, zero totals, then an
+			// inbox claiming 2^32 pairs.
+			name: "huge inbox count",
+			data: append(append([]byte{metaV2, 0, 0, 0, 0, 0}, make([]byte, 9)...),
+				0x80, 0x80, 0x80, 0x80, 0x10),
 			unmarshal: func(b []byte) (any, error) { return UnmarshalMeta(b) },
 		},
 		{
@@ -261,6 +332,7 @@ func fuzzDecoder(f *testing.F, name string) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{codecV1})
+	f.Add([]byte{cc.version})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := cc.unmarshal(data)
@@ -283,5 +355,10 @@ func fuzzDecoder(f *testing.F, name string) {
 func FuzzUnmarshalQueueConfig(f *testing.F) { fuzzDecoder(f, "QueueConfig") }
 func FuzzUnmarshalEntry(f *testing.F)       { fuzzDecoder(f, "Entry") }
 func FuzzUnmarshalPayload(f *testing.F)     { fuzzDecoder(f, "Payload") }
-func FuzzUnmarshalMeta(f *testing.F)        { fuzzDecoder(f, "Meta") }
 func FuzzUnmarshalAuditEvent(f *testing.F)  { fuzzDecoder(f, "AuditEvent") }
+func FuzzUnmarshalLease(f *testing.F)       { fuzzDecoder(f, "Lease") }
+
+func FuzzUnmarshalMeta(f *testing.F) {
+	f.Add(metaV1)
+	fuzzDecoder(f, "Meta")
+}

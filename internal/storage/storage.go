@@ -13,6 +13,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,10 +35,14 @@ const (
 	// Moving entries are on their way to another queue (TargetQueue): a
 	// dead-letter move or a redrive. The target's commit deletes them.
 	Moving State = 4
+	// Incoming entries were stored by a cluster node that does not own the
+	// queue, on a send. The owner moves them to available. Each writer node
+	// has its own shard, in which Seq grows with time.
+	Incoming State = 5
 )
 
 // States lists every entry state, in the order backends scan them.
-var States = []State{Available, Inflight, Delayed, Moving}
+var States = []State{Available, Inflight, Delayed, Moving, Incoming}
 
 func (s State) String() string {
 	switch s {
@@ -49,6 +54,8 @@ func (s State) String() string {
 		return "delayed"
 	case Moving:
 		return "moving"
+	case Incoming:
+		return "incoming"
 	default:
 		return "unknown"
 	}
@@ -174,6 +181,10 @@ type Meta struct {
 	// may hold entries; available shards are those from Head to NextSeq.
 	Shards []ShardRef
 	Totals Totals
+	// Inbox maps each writer shard of the incoming state to the lowest Seq
+	// the owner has not adopted yet. Readers start there, so adopted and
+	// deleted incoming entries cost nothing.
+	Inbox map[uint64]uint64
 }
 
 // Totals are monotonic event counters of a queue.
@@ -216,6 +227,71 @@ type Batch struct {
 	RetireShards []RetiredShard
 	Metas        map[string]Meta
 	Audit        []AuditEvent
+	// Fence, when set, makes the batch conditional on a queue's lease: the
+	// store applies it only while Fence.Owner holds the lease of Fence.Queue
+	// at Fence.Epoch and the lease has not expired at Fence.Now. Otherwise
+	// it writes nothing and returns an error that wraps ErrFenced.
+	Fence *Fence
+}
+
+// ErrFenced is returned by a commit whose fence no longer holds, and by a
+// lease renewal of a lease that is no longer current: another node took the
+// queue, or the lease expired.
+var ErrFenced = errors.New("queue lease lost")
+
+// Fence is the condition of a fenced commit.
+type Fence struct {
+	Queue string
+	Owner string
+	Epoch int64
+	Now   time.Time
+}
+
+// Lease is the right of one cluster node to serve one queue. Epoch grows by
+// one with every new holder, so it orders the holders of a queue and fences
+// the writes of earlier ones. A released lease has a zero ExpiresAt.
+type Lease struct {
+	Queue     string
+	Owner     string
+	Epoch     int64
+	ExpiresAt time.Time
+}
+
+// Released reports whether the holder gave the lease up.
+func (l Lease) Released() bool { return l.ExpiresAt.IsZero() }
+
+// LeaseHeldError is returned by AcquireLease when another holder still has
+// the lease.
+type LeaseHeldError struct {
+	Lease Lease
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("queue %s is leased to node %s (epoch %d) until %s",
+		e.Lease.Queue, e.Lease.Owner, e.Lease.Epoch, e.Lease.ExpiresAt.UTC().Format(time.RFC3339Nano))
+}
+
+// LeaseStore is implemented by stores that several nodes share. All its
+// writes on one queue are linearizable (lightweight transactions on
+// Cassandra), so two nodes never both take a lease.
+type LeaseStore interface {
+	// AcquireLease takes the lease of queue for owner, valid until now+ttl,
+	// when no lease exists, the last one was released, or it expired before
+	// now-settle. The new lease has the next epoch (1 for the first). It
+	// returns a *LeaseHeldError with the current lease otherwise, also when
+	// owner itself holds it: an owner that restarts takes its queues again
+	// only once its old leases ended.
+	AcquireLease(ctx context.Context, queue, owner string, now time.Time, ttl, settle time.Duration) (Lease, error)
+	// RenewLease extends l to now+ttl when l is still the current lease (same
+	// owner and epoch) and has not expired at now. It returns an error that
+	// wraps ErrFenced otherwise.
+	RenewLease(ctx context.Context, l Lease, now time.Time, ttl time.Duration) (Lease, error)
+	// ReleaseLease gives l up, so the next holder need not wait for it to
+	// expire. Releasing a lease that is no longer current changes nothing
+	// and is not an error.
+	ReleaseLease(ctx context.Context, l Lease) error
+	// Lease returns the current lease of queue, or ErrNotFound.
+	Lease(ctx context.Context, queue string) (Lease, error)
 }
 
 // RetiredShard names a shard to remove.
@@ -261,6 +337,10 @@ type Store interface {
 	// ScanShard returns up to limit entries of one shard with Seq >= from, in
 	// Seq order.
 	ScanShard(ctx context.Context, queue string, ref ShardRef, from uint64, limit int) ([]Entry, error)
+	// Shards returns, in ascending order, the shards of one state of a
+	// queue that may hold entries. The engine uses it for the incoming state,
+	// whose shards it does not record in Meta.
+	Shards(ctx context.Context, queue string, state State) ([]uint64, error)
 	// Payload returns one payload, or ErrNotFound.
 	Payload(ctx context.Context, key PayloadKey) (Payload, error)
 	// Audit returns the events of a message in time order.

@@ -76,8 +76,13 @@ func (s *Store) MaxBatchWrites() int { return maxBatchWrites }
 // that is depends on the nodes' commitlog_sync setting: with the default
 // "periodic" mode, a write acknowledged by replicas that all lose power
 // within commitlog_sync_period can be lost.
+//
+// A fenced batch first runs a lightweight transaction on the lease row of
+// its queue, after every statement is built and before the first write, and
+// writes nothing when the fence does not hold. The section "Leases" in doc.go
+// explains what this check guarantees.
 func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
-	if b == nil || b.Empty() {
+	if b == nil || (b.Empty() && b.Fence == nil) {
 		return nil
 	}
 
@@ -96,6 +101,11 @@ func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 
+	if b.Fence != nil {
+		if err := s.checkFence(ctx, b.Fence); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
 	if err := s.putPayloads(ctx, payloads); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -342,6 +352,29 @@ func (s *Store) ScanShard(ctx context.Context, queue string, ref storage.ShardRe
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("scan %s shard %d of queue %s: %w", ref.State, ref.Shard, queue, err)
+	}
+	return out, nil
+}
+
+// Shards implements storage.Store. It reads the queue's shard list in
+// queue_shards, whose rows cluster by state and then shard, so the shards of
+// one state are one contiguous slice of one partition. The list holds every
+// shard that an entry was put into since the shard was last retired, so a
+// shard whose entries were all deleted one by one is still listed.
+func (s *Store) Shards(ctx context.Context, queue string, state storage.State) ([]uint64, error) {
+	iter := s.session.Query(s.stmt.selectStateShards, queue, int8(state)).IterContext(ctx)
+	sc := iter.Scanner()
+	var out []uint64
+	for sc.Next() {
+		var shard int64
+		if err := sc.Scan(&shard); err != nil {
+			_ = iter.Close()
+			return nil, fmt.Errorf("list %s shards of queue %s: %w", state, queue, err)
+		}
+		out = append(out, uint64(shard))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("list %s shards of queue %s: %w", state, queue, err)
 	}
 	return out, nil
 }

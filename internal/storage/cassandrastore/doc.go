@@ -4,8 +4,9 @@
 //
 // # Keyspaces
 //
-// Two keyspaces, created by Open when missing (CREATE ... IF NOT EXISTS; Open
-// never alters an existing keyspace or table):
+// Two keyspaces, created by Open when missing (CREATE ... IF NOT EXISTS). Open
+// alters an existing keyspace's tables only to migrate them from an older
+// schema version:
 //
 //   - Config.Keyspace (default "qakka") is replicated to every region. It
 //     holds what every region reads: queue configurations and payloads.
@@ -14,8 +15,12 @@
 //     queue entries, shard lists, queue metadata and audit log.
 //
 // Each keyspace has a schema_version table whose row ('qakka', version)
-// records the layout below as version 1. Open refuses a keyspace with a newer
-// version, and will migrate older ones once a version 2 exists.
+// records the layout below as version 2. Open refuses a keyspace with a newer
+// version and migrates an older one: version 1 had no metas.inbox column and
+// no leases table, and Open adds both (ALTER TABLE ... ADD IF NOT EXISTS,
+// CREATE TABLE IF NOT EXISTS, so two nodes may migrate at once). A node of a
+// version-1 build then refuses the migrated keyspace, so every node of a
+// region is upgraded before it restarts on it.
 //
 // # Tables
 //
@@ -34,8 +39,12 @@
 //	               the shards that may hold entries of a queue
 //	metas          PRIMARY KEY (queue)
 //	               Meta, with Shards as a frozen list of (state, shard) tuples
+//	               and Inbox as a frozen map of shard to seq
 //	audit          PRIMARY KEY ((message_id), time, seq)
 //	               events of one message in time order, TTL = until ExpiresAt
+//	leases         PRIMARY KEY (queue)
+//	               the lease of a queue: owner, epoch and expires_at, written
+//	               with lightweight transactions only
 //
 // A shard is one partition, and its size is bounded by the queue's ShardSize,
 // so no partition grows with a queue's lifetime. ScanShard reads one
@@ -43,11 +52,17 @@
 // are never read again, and RetireShards is one partition deletion (plus the
 // removal of the shard's row in queue_shards).
 //
+// NOTE: the incoming state is the exception. It has one shard per writer
+// node, in which Seq grows with time, so such a partition grows for as long
+// as the node writes to the queue unless the engine retires it. Its adopted
+// entries stay as tombstones until gc_grace_seconds pass, and ScanShard
+// skips them by starting at the owner's inbox position.
+//
 // queue_shards exists for DeleteQueue, which must find every entry partition
 // of a queue: Cassandra cannot list the partitions of a table by a prefix of
 // their key. Commit adds the shard of every entry it puts, and a shard
 // retirement removes it, so a queue's row count there is the number of shards
-// that may hold entries.
+// that may hold entries. Shards reads the rows of one state from it.
 //
 // # Encoding
 //
@@ -75,6 +90,41 @@
 // (INSERT ... IF NOT EXISTS, UPDATE ... IF EXISTS, DELETE ... IF EXISTS) at
 // Config.SerialConsistency, so that a name is created once even when two
 // nodes race. A transaction that times out is run again, up to four times.
+//
+// # Leases
+//
+// Store implements storage.LeaseStore on the leases table of the region
+// keyspace. Every write to it is a lightweight transaction at
+// Config.SerialConsistency, and every read is at that level, so the lease
+// changes of one queue are linearizable. AcquireLease reads the lease and
+// then writes the next one only if the row is still what it read (INSERT
+// ... IF NOT EXISTS, or UPDATE ... IF epoch = ? AND expires_at = ?).
+// RenewLease and ReleaseLease apply only to the owner and epoch they name.
+// When a transaction times out, its outcome is unknown. A read at the serial
+// level then settles it, because such a read completes any transaction in
+// progress on the row.
+//
+// A Cassandra batch that spans partitions cannot be conditional, so a fenced
+// Commit cannot make its writes depend on the lease. It checks the lease
+// first instead, with a lightweight transaction on the lease's Paxos
+// partition (UPDATE leases SET fenced_at = ? ... IF owner = ? AND epoch = ?
+// AND expires_at > ?, at Fence.Now), and writes the batch only when that
+// transaction applied. A fence that does not hold writes nothing.
+//
+// What remains is a window: a batch that passed its fence may still be in
+// flight while the lease moves to another node. The fence saw the lease
+// unexpired at Fence.Now, and a new holder takes a lease only after it
+// expired before now-settle, so the old holder's writes are safe if they end
+// less than settle after its fence. Each write of Commit is bounded by
+// Config.Timeout (and the driver retries a timed-out write up to twice), so
+// a settle time longer than the time those writes can take, plus the clock
+// skew between the nodes, closes the window. The engine chooses the settle
+// time.
+//
+// NOTE: a logged batch whose coordinator fails after writing the batchlog is
+// replayed by Cassandra itself, possibly later than any client timeout. The
+// replayed writes carry the old holder's timestamp, so they lose to every
+// later write of the same cells, but entries they add stay.
 //
 // # Batch size
 //

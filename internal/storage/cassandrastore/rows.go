@@ -19,11 +19,13 @@ type statements struct {
 
 	insertEntry, deleteEntry, deleteShard, selectShard, selectShardMessageIDs string
 
-	insertShardRef, deleteShardRef, deleteShardRefs, selectShardRefs string
+	insertShardRef, deleteShardRef, deleteShardRefs, selectShardRefs, selectStateShards string
 
 	insertMeta, deleteMeta, selectMeta string
 
 	insertAudit, selectAudit string
+
+	selectLease, insertLease, takeLease, renewLease, releaseLease, fenceLease string
 }
 
 const (
@@ -33,7 +35,7 @@ const (
 	entryColumns   = "queue, state, shard, seq, id, message_id, created_at, sent_at, due_at, expires_at, " +
 		"receive_count, content_type, size, source_queue, target_queue"
 	metaColumns = "queue, shard_size, next_seq, head, available, shards, sent, received, acked, nacked, " +
-		"timed_out, expired, dead_lettered, redriven, purged"
+		"timed_out, expired, dead_lettered, redriven, purged, inbox"
 	auditColumns = "message_id, time, seq, action, queue, queue_message_id, receive_count, detail, expires_at"
 )
 
@@ -62,12 +64,13 @@ func newStatements(replicated, region string) statements {
 		selectShard: fmt.Sprintf("SELECT %s FROM %s.queue_entries WHERE queue = ? AND state = ? AND shard = ? AND seq >= ? LIMIT ?",
 			entryColumns, region),
 
-		insertShardRef:  fmt.Sprintf("INSERT INTO %s.queue_shards (queue, state, shard) VALUES (?, ?, ?)", region),
-		deleteShardRef:  fmt.Sprintf("DELETE FROM %s.queue_shards WHERE queue = ? AND state = ? AND shard = ?", region),
-		deleteShardRefs: fmt.Sprintf("DELETE FROM %s.queue_shards WHERE queue = ?", region),
-		selectShardRefs: fmt.Sprintf("SELECT state, shard FROM %s.queue_shards WHERE queue = ?", region),
+		insertShardRef:    fmt.Sprintf("INSERT INTO %s.queue_shards (queue, state, shard) VALUES (?, ?, ?)", region),
+		deleteShardRef:    fmt.Sprintf("DELETE FROM %s.queue_shards WHERE queue = ? AND state = ? AND shard = ?", region),
+		deleteShardRefs:   fmt.Sprintf("DELETE FROM %s.queue_shards WHERE queue = ?", region),
+		selectShardRefs:   fmt.Sprintf("SELECT state, shard FROM %s.queue_shards WHERE queue = ?", region),
+		selectStateShards: fmt.Sprintf("SELECT shard FROM %s.queue_shards WHERE queue = ? AND state = ?", region),
 
-		insertMeta: fmt.Sprintf("INSERT INTO %s.metas (%s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		insertMeta: fmt.Sprintf("INSERT INTO %s.metas (%s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			region, metaColumns),
 		deleteMeta: fmt.Sprintf("DELETE FROM %s.metas WHERE queue = ?", region),
 		selectMeta: fmt.Sprintf("SELECT %s FROM %s.metas WHERE queue = ?", metaColumns, region),
@@ -75,6 +78,17 @@ func newStatements(replicated, region string) statements {
 		insertAudit: fmt.Sprintf("INSERT INTO %s.audit (%s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?",
 			region, auditColumns),
 		selectAudit: fmt.Sprintf("SELECT %s FROM %s.audit WHERE message_id = ?", auditColumns, region),
+
+		selectLease: fmt.Sprintf("SELECT owner, epoch, expires_at FROM %s.leases WHERE queue = ?", region),
+		insertLease: fmt.Sprintf("INSERT INTO %s.leases (queue, owner, epoch, expires_at) VALUES (?, ?, ?, ?) IF NOT EXISTS",
+			region),
+		takeLease: fmt.Sprintf("UPDATE %s.leases SET owner = ?, epoch = ?, expires_at = ? WHERE queue = ? "+
+			"IF epoch = ? AND expires_at = ?", region),
+		renewLease: fmt.Sprintf("UPDATE %s.leases SET expires_at = ? WHERE queue = ? "+
+			"IF owner = ? AND epoch = ? AND expires_at > ?", region),
+		releaseLease: fmt.Sprintf("UPDATE %s.leases SET expires_at = 0 WHERE queue = ? IF owner = ? AND epoch = ?", region),
+		fenceLease: fmt.Sprintf("UPDATE %s.leases SET fenced_at = ? WHERE queue = ? "+
+			"IF owner = ? AND epoch = ? AND expires_at > ?", region),
 	}
 }
 
@@ -276,10 +290,23 @@ func metaValues(queue string, m storage.Meta) ([]any, error) {
 		}
 		shards[i] = shardTuple{State: int8(ref.State), Shard: n}
 	}
+	inbox := make(map[int64]int64, len(m.Inbox))
+	for shard, seq := range m.Inbox {
+		k, err := encodeUint("inbox shard", shard)
+		if err != nil {
+			return nil, err
+		}
+		v, err := encodeUint("inbox seq", seq)
+		if err != nil {
+			return nil, err
+		}
+		inbox[k] = v
+	}
 	t := m.Totals
 	return []any{
 		queue, ints[0], ints[1], ints[2], m.Available, shards,
 		t.Sent, t.Received, t.Acked, t.Nacked, t.TimedOut, t.Expired, t.DeadLettered, t.Redriven, t.Purged,
+		inbox,
 	}, nil
 }
 
@@ -289,10 +316,12 @@ func scanMeta(sc scanner) (storage.Meta, error) {
 		queue                 string
 		shardSize, next, head int64
 		shards                []shardTuple
+		inbox                 map[int64]int64
 	)
 	t := &m.Totals
 	err := sc.Scan(&queue, &shardSize, &next, &head, &m.Available, &shards,
-		&t.Sent, &t.Received, &t.Acked, &t.Nacked, &t.TimedOut, &t.Expired, &t.DeadLettered, &t.Redriven, &t.Purged)
+		&t.Sent, &t.Received, &t.Acked, &t.Nacked, &t.TimedOut, &t.Expired, &t.DeadLettered, &t.Redriven, &t.Purged,
+		&inbox)
 	if err != nil {
 		return storage.Meta{}, err
 	}
@@ -303,6 +332,12 @@ func scanMeta(sc scanner) (storage.Meta, error) {
 		m.Shards = make([]storage.ShardRef, len(shards))
 		for i, sh := range shards {
 			m.Shards[i] = storage.ShardRef{State: storage.State(sh.State), Shard: uint64(sh.Shard)}
+		}
+	}
+	if len(inbox) > 0 {
+		m.Inbox = make(map[uint64]uint64, len(inbox))
+		for shard, seq := range inbox {
+			m.Inbox[uint64(shard)] = uint64(seq)
 		}
 	}
 	return m, nil

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,5 +320,150 @@ func TestRoundTrip(t *testing.T) {
 	got, err = s.ScanShard(ctx, "orders", storage.ShardRef{State: storage.Inflight, Shard: 2}, 0, 10)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("ScanShard after delete = %v, %v; want none", got, err)
+	}
+}
+
+// TestOpenMigratesVersion1 turns fresh keyspaces back into the version 1
+// layout, without metas.inbox and the leases table, and opens them from two
+// stores at once, as two nodes that start together would.
+func TestOpenMigratesVersion1(t *testing.T) {
+	cfg := testConfig(t, testHost(t))
+	s := openTestStoreConfig(t, cfg)
+	ctx := context.Background()
+	region := cfg.RegionKeyspace
+
+	exec := func(stmt string, values ...any) {
+		t.Helper()
+		if err := s.session.Query(stmt, values...).ExecContext(ctx); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	exec("ALTER TABLE " + region + ".metas DROP inbox")
+	exec("DROP TABLE " + region + ".leases")
+	for _, ks := range []string{cfg.Keyspace, region} {
+		exec("UPDATE "+ks+".schema_version SET version = ? WHERE component = ?", 1, schemaComponent)
+	}
+	// Metadata as a version 1 build wrote it.
+	exec("INSERT INTO "+region+".metas (queue, shard_size, next_seq, head, available, sent) VALUES (?, ?, ?, ?, ?, ?)",
+		"old", int64(100), int64(7), int64(3), int64(4), int64(7))
+	if err := s.session.AwaitSchemaAgreement(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	stores := make([]*Store, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = Open(ctx, cfg) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d of a version 1 keyspace: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	migrated := stores[0]
+
+	for _, ks := range []string{cfg.Keyspace, region} {
+		var version int
+		err := s.session.Query("SELECT version FROM "+ks+".schema_version WHERE component = ?", schemaComponent).
+			SerialConsistency(s.serial).ScanContext(ctx, &version)
+		if err != nil {
+			t.Fatalf("read schema version of %s: %v", ks, err)
+		}
+		if version != schemaVersion {
+			t.Errorf("keyspace %s has schema version %d after migration, want %d", ks, version, schemaVersion)
+		}
+	}
+
+	got, err := migrated.Meta(ctx, "old")
+	if err != nil {
+		t.Fatalf("Meta written by version 1: %v", err)
+	}
+	want := storage.Meta{ShardSize: 100, NextSeq: 7, Head: 3, Available: 4, Totals: storage.Totals{Sent: 7}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Meta written by version 1 = %+v, want %+v", got, want)
+	}
+
+	// The new column and table work.
+	meta := storage.Meta{NextSeq: 8, Inbox: map[uint64]uint64{2: 5}}
+	if err := migrated.Commit(ctx, &storage.Batch{Metas: map[string]storage.Meta{"old": meta}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if got, err := migrated.Meta(ctx, "old"); err != nil || !reflect.DeepEqual(got.Inbox, meta.Inbox) {
+		t.Errorf("Meta after migration = %+v, %v; want Inbox %v", got, err, meta.Inbox)
+	}
+	if _, err := migrated.AcquireLease(ctx, "old", "node-a", time.Now(), time.Minute, time.Second); err != nil {
+		t.Errorf("AcquireLease after migration: %v", err)
+	}
+}
+
+// TestLeaseWrittenSettlesUnknownOutcome gives leaseWritten the results that
+// cas returns after a timeout and checks that it decides by the lease it
+// reads, not by those results.
+func TestLeaseWrittenSettlesUnknownOutcome(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	stored, err := s.AcquireLease(ctx, "q", "node-a", now, time.Minute, time.Second)
+	if err != nil {
+		t.Fatalf("AcquireLease: %v", err)
+	}
+	other := stored
+	other.Epoch++
+	timeout := errors.New("CAS write timed out")
+
+	tests := []struct {
+		name      string
+		want      storage.Lease
+		applied   bool
+		uncertain bool
+		casErr    error
+		written   bool
+		wantErr   bool
+	}{
+		{"applied", other, true, false, nil, true, false},
+		{"not applied", stored, false, false, nil, false, false},
+		{"plain error", stored, false, false, timeout, false, true},
+		{"retry failed, lease written", stored, false, true, nil, true, false},
+		{"retry failed, lease not written", other, false, true, nil, false, false},
+		{"timeouts, lease written", stored, false, true, timeout, true, false},
+		{"timeouts, lease not written", other, false, true, timeout, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			written, err := s.leaseWritten(ctx, tt.want, tt.applied, tt.uncertain, tt.casErr)
+			if written != tt.written {
+				t.Errorf("written = %v, want %v", written, tt.written)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Errorf("error = %v, want an error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSchemaElementExists(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	region := s.cfg.RegionKeyspace
+	for _, stmt := range []string{
+		"ALTER TABLE " + region + ".metas ADD inbox frozen<map<bigint, bigint>>",
+		"CREATE TABLE " + region + ".leases (queue text PRIMARY KEY)",
+	} {
+		err := s.session.Query(stmt).ExecContext(ctx)
+		if err == nil {
+			t.Errorf("%s succeeded on an existing element", stmt)
+			continue
+		}
+		if !schemaElementExists(err) {
+			t.Errorf("schemaElementExists(%v) = false for %s", err, stmt)
+		}
+	}
+
+	err := s.session.Query("ALTER TABLE " + region + ".metas ADD inbox2 no_such_type").ExecContext(ctx)
+	if err == nil || schemaElementExists(err) {
+		t.Errorf("schemaElementExists(%v) = true for an invalid type, want false", err)
 	}
 }

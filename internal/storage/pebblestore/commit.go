@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -13,6 +14,11 @@ import (
 // Commit applies b as one Pebble batch and returns after the WAL holding it
 // is synced. Concurrent commits share WAL syncs. An empty batch writes
 // nothing.
+//
+// A fenced batch holds the lease lock of its queue for reading from the
+// check of the lease until the batch is applied, and every change of a lease
+// holds that lock for writing. So no lease changes between the check and the
+// write, and an empty fenced batch still checks its fence.
 func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
 	const op = "commit"
 	if err := checkBatchNames(b); err != nil {
@@ -22,6 +28,15 @@ func (s *Store) Commit(ctx context.Context, b *storage.Batch) error {
 		return err
 	}
 	defer s.release()
+
+	if f := b.Fence; f != nil {
+		lock := s.leaseLock(f.Queue)
+		lock.RLock()
+		defer lock.RUnlock()
+		if err := s.checkFence(f); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
 	if b.Empty() {
 		return nil
 	}
@@ -117,6 +132,9 @@ func checkBatchNames(b *storage.Batch) error {
 	for q := range b.Metas {
 		check(q)
 	}
+	if b.Fence != nil {
+		check(b.Fence.Queue)
+	}
 	return errors.Join(errs...)
 }
 
@@ -186,6 +204,48 @@ func (s *Store) ScanShard(ctx context.Context, queue string, ref storage.ShardRe
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return entries, nil
+}
+
+// Shards returns, in ascending order, the shards of one state of a queue that
+// hold entries. It reads one key per shard: after the first key of a shard it
+// seeks to the start of the next shard, so the entries of a shard cost
+// nothing however many there are.
+func (s *Store) Shards(ctx context.Context, queue string, state storage.State) ([]uint64, error) {
+	op := fmt.Sprintf("list %v shards of queue %q", state, queue)
+	if err := checkQueueName(queue); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := s.acquire(ctx, op); err != nil {
+		return nil, err
+	}
+	defer s.release()
+
+	prefix := statePrefix(queue, state)
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: prefix,
+		UpperBound: prefixEnd(prefix),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer it.Close()
+
+	var shards []uint64
+	for valid := it.First(); valid; {
+		shard, err := entryShard(it.Key(), len(prefix))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		shards = append(shards, shard)
+		if shard == math.MaxUint64 {
+			break
+		}
+		valid = it.SeekGE(shardPrefix(queue, storage.ShardRef{State: state, Shard: shard + 1}))
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return shards, nil
 }
 
 // decodeEntry decodes an entry value and checks that it matches its key.

@@ -22,11 +22,11 @@ const (
 	spacePayload     byte = 0x04
 	spaceAudit       byte = 0x05
 	spaceAuditExpiry byte = 0x06
+	spaceLease       byte = 0x07
 )
 
 // Key lengths past the queue name, in bytes.
 const (
-	shardSuffixLen = 1 + 8     // state, shard
 	entrySuffixLen = 1 + 8 + 8 // state, shard, seq
 	auditKeyLen    = 1 + 16 + 8 + 4
 	expiryKeyLen   = 1 + 8 + 16 + 8 + 4
@@ -57,11 +57,26 @@ func configKey(queue string) []byte { return queuePrefix(spaceConfig, queue, 0) 
 
 func metaKey(queue string) []byte { return queuePrefix(spaceMeta, queue, 0) }
 
+func leaseKey(queue string) []byte { return queuePrefix(spaceLease, queue, 0) }
+
+// statePrefix returns the prefix of every entry key of one state of a queue.
+func statePrefix(queue string, state storage.State) []byte {
+	k := queuePrefix(spaceEntry, queue, entrySuffixLen)
+	return append(k, byte(state))
+}
+
 // shardPrefix returns the prefix of every entry key of one shard.
 func shardPrefix(queue string, ref storage.ShardRef) []byte {
-	k := queuePrefix(spaceEntry, queue, entrySuffixLen)
-	k = append(k, byte(ref.State))
-	return binary.BigEndian.AppendUint64(k, ref.Shard)
+	return binary.BigEndian.AppendUint64(statePrefix(queue, ref.State), ref.Shard)
+}
+
+// entryShard returns the shard of an entry key that starts with a state
+// prefix of prefixLen bytes.
+func entryShard(key []byte, prefixLen int) (uint64, error) {
+	if len(key) != prefixLen+16 {
+		return 0, fmt.Errorf("entry key of %d bytes, want %d", len(key), prefixLen+16)
+	}
+	return binary.BigEndian.Uint64(key[prefixLen:]), nil
 }
 
 func entryKey(k storage.EntryKey) []byte {

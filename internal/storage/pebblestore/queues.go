@@ -119,8 +119,9 @@ func (s *Store) Queues(ctx context.Context) ([]storage.QueueConfig, error) {
 
 // DeleteQueue removes the configuration, metadata, entries and payloads of a
 // queue in one synced batch: two point deletions and two range deletions.
-// Audit events stay until they expire. Deleting a missing queue writes the
-// same tombstones and returns nil.
+// Audit events stay until they expire, and the lease stays, so a queue
+// created again under the name gets its next holder at a higher epoch.
+// Deleting a missing queue writes the same tombstones and returns nil.
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 	op := fmt.Sprintf("delete queue %q", name)
 	if err := checkQueueName(name); err != nil {

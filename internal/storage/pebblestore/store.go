@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 
@@ -58,6 +59,8 @@ type Store struct {
 	// configMu serializes the writes of queue configurations, which read
 	// before they write.
 	configMu sync.Mutex
+
+	leases leaseLocks
 }
 
 // Open opens the store in dir, creating the directory and the store when they
@@ -101,7 +104,9 @@ func open(dir string, opts Options, fs vfs.FS) (*Store, error) {
 	}
 
 	logger.Info("pebble store opened", "dir", dir, "format", db.FormatMajorVersion().String())
-	return &Store{db: db, dir: dir, logger: logger}, nil
+	s := &Store{db: db, dir: dir, logger: logger}
+	s.leases.seed = maphash.MakeSeed()
+	return s, nil
 }
 
 // Close waits for running operations and releases the store. Committed

@@ -210,6 +210,11 @@ func checkGone(t *testing.T, s storage.Store, d queueData) {
 			t.Errorf("ScanShard(%q, %v/%d) after delete: %d entries, want none", d.name, ref.State, ref.Shard, len(got))
 		}
 	}
+	for _, st := range storage.States {
+		if got := shards(t, s, d.name, st); len(got) != 0 {
+			t.Errorf("Shards(%q, %v) after delete = %v, want none", d.name, st, got)
+		}
+	}
 
 	for _, p := range d.payloads {
 		_, err := s.Payload(t.Context(), storage.PayloadKey{Queue: p.Queue, MessageID: p.MessageID})

@@ -5,6 +5,9 @@
 //		storagetest.Run(t, func(t *testing.T) storage.Store { ... })
 //	}
 //
+// Every backend must also implement storage.LeaseStore: the lease subtests
+// fail on a store that does not.
+//
 // The suite is backend neutral. It never assumes an empty store: every subtest
 // works on queues and message ids of its own, named with a random suffix, so it
 // can run against a shared database node that keeps data between runs. Times
@@ -64,6 +67,28 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AuditMissing", testAuditMissing},
 		{"ExpireAudit", testExpireAudit},
 		{"ConcurrentCommits", testConcurrentCommits},
+		{"IncomingEntries", testIncomingEntries},
+		{"ShardsPerState", testShardsPerState},
+		{"ShardsAfterRetire", testShardsAfterRetire},
+		{"MetaInbox", testMetaInbox},
+		{"LeaseFirstAcquire", testLeaseFirstAcquire},
+		{"LeaseMissing", testLeaseMissing},
+		{"LeaseHeldByOther", testLeaseHeldByOther},
+		{"LeaseHeldByOwner", testLeaseHeldByOwner},
+		{"LeaseReleased", testLeaseReleased},
+		{"LeaseExpired", testLeaseExpired},
+		{"LeaseRenew", testLeaseRenew},
+		{"LeaseRenewAfterTakeover", testLeaseRenewAfterTakeover},
+		{"LeaseRenewAfterExpiry", testLeaseRenewAfterExpiry},
+		{"LeaseRenewAfterRelease", testLeaseRenewAfterRelease},
+		{"LeaseReleaseStale", testLeaseReleaseStale},
+		{"LeaseConcurrentAcquire", testLeaseConcurrentAcquire},
+		{"LeaseKeptByDeleteQueue", testLeaseKeptByDeleteQueue},
+		{"FencedCommit", testFencedCommit},
+		{"FencedCommitAfterTakeover", testFencedCommitAfterTakeover},
+		{"FencedCommitExpired", testFencedCommitExpired},
+		{"FencedCommitReleased", testFencedCommitReleased},
+		{"FencedCommitWithoutLease", testFencedCommitWithoutLease},
 		{"CloseTwice", testCloseTwice},
 	}
 	for _, tc := range tests {
@@ -188,6 +213,7 @@ func newMeta() storage.Meta {
 			Sent: 1, Received: 2, Acked: 3, Nacked: 4, TimedOut: 5,
 			Expired: 6, DeadLettered: 7, Redriven: 8, Purged: 9,
 		},
+		Inbox: map[uint64]uint64{1: 17, 2: 0, 1 << 40: 1 << 50},
 	}
 }
 
@@ -249,6 +275,9 @@ func normPayload(p storage.Payload) storage.Payload {
 func normMeta(m storage.Meta) storage.Meta {
 	if len(m.Shards) == 0 {
 		m.Shards = nil
+	}
+	if len(m.Inbox) == 0 {
+		m.Inbox = nil
 	}
 	return m
 }
