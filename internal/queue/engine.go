@@ -37,6 +37,12 @@ type Engine struct {
 	maxWrites int
 	chunk     int
 
+	hooks ClusterHooks
+	// inboxWriter is the part of this node's incoming shards that names it.
+	inboxWriter uint64
+	inboxMu     sync.Mutex
+	inboxLast   uint64
+
 	// adminMu serializes queue creation, update and deletion.
 	adminMu sync.Mutex
 
@@ -64,6 +70,9 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 		cancels: make(map[string]context.CancelFunc),
 	}
 	e.mover = newMover(e)
+	if opts.Node != "" {
+		e.inboxWriter = nodeShardBits(opts.Node)
+	}
 	e.maxWrites, e.chunk = 1<<30, chunkSize
 	if bl, ok := store.(storage.BatchLimiter); ok && bl.MaxBatchWrites() > 0 {
 		e.maxWrites = bl.MaxBatchWrites()
@@ -73,15 +82,23 @@ func New(store storage.Store, opts Options) (*Engine, error) {
 	return e, nil
 }
 
+// SetClusterHooks connects a cluster node's engine to its cluster. Call it
+// before Start.
+func (e *Engine) SetClusterHooks(h ClusterHooks) { e.hooks = h }
+
 // Options returns the engine's settings, with defaults filled in.
 func (e *Engine) Options() Options { return e.opts }
 
 // Start loads every queue from storage and starts serving it. Each queue
 // rebuilds its state in its own goroutine; requests wait until it is ready.
+// A cluster node serves no queue until it is given one with Serve.
 func (e *Engine) Start(ctx context.Context) error {
-	cfgs, err := e.store.Queues(ctx)
-	if err != nil {
-		return fmt.Errorf("list queues: %w", err)
+	var cfgs []Config
+	if !e.Clustered() {
+		var err error
+		if cfgs, err = e.store.Queues(ctx); err != nil {
+			return fmt.Errorf("list queues: %w", err)
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -138,7 +155,7 @@ func (e *Engine) StopWaiting() {
 	}
 }
 
-func (e *Engine) startOwnerLocked(cfg Config) {
+func (e *Engine) startOwnerLocked(cfg Config) *owner {
 	o := newOwner(e, cfg)
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.owners[cfg.Name] = o
@@ -148,6 +165,7 @@ func (e *Engine) startOwnerLocked(cfg Config) {
 		defer e.wg.Done()
 		o.run(ctx)
 	}()
+	return o
 }
 
 func (e *Engine) owner(name string) (*owner, error) {
@@ -158,14 +176,16 @@ func (e *Engine) owner(name string) (*owner, error) {
 	}
 	o, ok := e.owners[name]
 	if !ok {
-		return nil, ErrQueueNotFound
+		return nil, e.missing(context.Background(), name)
 	}
 	return o, nil
 }
 
+// exists reports whether a queue exists: served here or, in a cluster,
+// stored.
 func (e *Engine) exists(name string) bool {
 	_, err := e.owner(name)
-	return err == nil
+	return err == nil || errors.Is(err, ErrNotOwner)
 }
 
 // Exists reports whether a queue exists on this engine.
@@ -214,11 +234,14 @@ func (e *Engine) CreateQueue(ctx context.Context, cfg Config) (Config, bool, err
 	if e.closed {
 		return Config{}, false, ErrClosed
 	}
-	if _, running := e.owners[stored.Name]; !running {
+	if _, running := e.owners[stored.Name]; !running && !e.Clustered() {
 		e.startOwnerLocked(stored)
 	}
 	if created {
 		e.log.Info("queue created", slog.String("queue", cfg.Name))
+		if e.hooks.Created != nil {
+			e.hooks.Created(cfg.Name)
+		}
 	}
 	return stored, created, nil
 }
@@ -258,8 +281,8 @@ func (e *Engine) UpdateQueue(ctx context.Context, cfg Config) (Config, error) {
 
 // Queue returns a queue's configuration.
 func (e *Engine) Queue(ctx context.Context, name string) (Config, error) {
-	if _, err := e.owner(name); err != nil {
-		return Config{}, err
+	if !e.exists(name) {
+		return Config{}, ErrQueueNotFound
 	}
 	cfg, err := e.store.Queue(ctx, name)
 	if err != nil {
@@ -292,7 +315,7 @@ func (e *Engine) DeleteQueue(ctx context.Context, name string) error {
 	delete(e.cancels, name)
 	e.mu.Unlock()
 	if !ok {
-		return ErrQueueNotFound
+		return e.missing(ctx, name)
 	}
 	cancel()
 	<-o.done
@@ -328,8 +351,18 @@ func await[T any](ctx context.Context, r reply[T]) (T, error) {
 	}
 }
 
-func (e *Engine) config(_ context.Context, name string) (*owner, Config, error) {
+// config returns a queue's owner and configuration. In a cluster, for a queue
+// that another node serves, it returns a nil owner and the stored
+// configuration.
+func (e *Engine) config(ctx context.Context, name string) (*owner, Config, error) {
 	o, err := e.owner(name)
+	if errors.Is(err, ErrNotOwner) {
+		cfg, err := e.store.Queue(ctx, name)
+		if err != nil {
+			return nil, Config{}, e.storeError("read queue "+name, err)
+		}
+		return nil, cfg, nil
+	}
 	if err != nil {
 		return nil, Config{}, err
 	}
@@ -382,6 +415,9 @@ func (e *Engine) Send(ctx context.Context, queue string, msgs []SendRequest) ([]
 		if err := e.validateSend(&cfg, &msgs[i]); err != nil {
 			return nil, err
 		}
+	}
+	if o == nil {
+		return e.sendIncoming(ctx, &cfg, msgs)
 	}
 	r := newReply[[]SendResult]()
 	if err := o.submit(ctx, &sendOp{msgs: msgs, reply: r}); err != nil {
@@ -532,6 +568,9 @@ func (e *Engine) Stats(ctx context.Context, queue string) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	if o == nil {
+		return Stats{}, ErrNotOwner
+	}
 	s, err := e.ownerStats(ctx, o)
 	if err != nil {
 		return Stats{}, err
@@ -589,8 +628,8 @@ func (e *Engine) PayloadOf(ctx context.Context, queue string, id uuid.UUID) (sto
 // Audit returns the events of a message, across every queue it passed
 // through, in time order.
 func (e *Engine) Audit(ctx context.Context, queue string, messageID uuid.UUID) ([]AuditEvent, error) {
-	if _, err := e.owner(queue); err != nil {
-		return nil, err
+	if !e.exists(queue) {
+		return nil, ErrQueueNotFound
 	}
 	evs, err := e.store.Audit(ctx, messageID)
 	if err != nil {

@@ -18,6 +18,10 @@ var (
 	// ErrUnavailable is returned while the store cannot write. Callers may
 	// retry later.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrNotOwner is returned in a cluster for an operation on a queue that
+	// this node does not serve now: another node owns it, or this node is
+	// still taking it over. Callers retry on the owner.
+	ErrNotOwner = errors.New("queue not served by this node")
 	// ErrClosed is returned after the engine was closed or the queue deleted.
 	ErrClosed = errors.New("queue engine closed")
 )

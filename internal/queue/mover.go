@@ -124,6 +124,12 @@ func (m *mover) moveOne(ctx context.Context, mv move) error {
 		}
 		target, err = e.owner(mv.entry.TargetQueue)
 	}
+	if errors.Is(err, ErrNotOwner) {
+		if err := m.moveRemote(ctx, src, mv, payload); err != nil {
+			return err
+		}
+		return m.finish(ctx, src, mv, moveDone)
+	}
 	if err != nil {
 		return err
 	}

@@ -70,57 +70,22 @@ func (p *sendOp) stage(o *owner, t *txn) {
 			out = append(out, SendResult{MessageID: m.MessageID, Duplicate: true})
 			continue
 		}
-		delay := o.cfg.DefaultDelay
-		if m.Delay != nil {
-			delay = *m.Delay
+		if m.MessageID != uuid.Nil {
+			t.sent[m.MessageID] = true
 		}
-		expiration := m.Expiration
-		if expiration == 0 {
-			expiration = o.e.retention(&o.cfg)
-		}
-		en := storage.Entry{
-			Queue:       o.name,
-			Seq:         o.nextSeq(),
-			ID:          newID(),
-			MessageID:   m.MessageID,
-			CreatedAt:   now,
-			SentAt:      now,
-			ExpiresAt:   now.Add(expiration),
-			ContentType: m.ContentType,
-			Size:        int64(len(m.Data)),
-		}
-		if en.MessageID == uuid.Nil {
-			en.MessageID = newID()
-		} else {
-			t.sent[en.MessageID] = true
-		}
-		if !m.SentAt.IsZero() {
-			en.SentAt = m.SentAt
-		}
-		t.putPayload(storage.Payload{
-			Queue:       o.name,
-			MessageID:   en.MessageID,
-			ContentType: m.ContentType,
-			Data:        m.Data,
-			Attributes:  m.Attributes,
-			ExpiresAt:   en.ExpiresAt,
-		})
-		deliverAt := now
-		if delay > 0 {
+		en, payload, deliverAt := o.e.newMessage(&o.cfg, m, now)
+		en.Seq = o.nextSeq()
+		t.putPayload(payload)
+		if deliverAt.After(now) {
 			en.State = storage.Delayed
-			en.DueAt = now.Add(delay)
-			deliverAt = en.DueAt
+			en.DueAt = deliverAt
 			o.addEntry(t, &en)
 			o.delayed.add(&item{entry: en})
 		} else {
 			o.addAvailable(t, en)
 		}
 		o.meta.Totals.Sent++
-		detail := ""
-		if delay > 0 {
-			detail = "delayed until " + deliverAt.UTC().Format(time.RFC3339Nano)
-		}
-		t.audit(o.auditEvent(&en, ActionSent, now, detail))
+		t.audit(o.e.sentEvent(o.name, &en, now, deliverAt))
 		out = append(out, SendResult{
 			MessageID:      en.MessageID,
 			QueueMessageID: en.ID,
@@ -131,18 +96,82 @@ func (p *sendOp) stage(o *owner, t *txn) {
 	sendAfter(t, p.reply, out)
 }
 
+// newMessage builds the entry and payload of a message sent to the queue
+// cfg at now, and returns when it is to be delivered. The caller sets the
+// entry's state, shard and Seq.
+func (e *Engine) newMessage(cfg *Config, m *SendRequest, now time.Time) (storage.Entry, storage.Payload, time.Time) {
+	delay := cfg.DefaultDelay
+	if m.Delay != nil {
+		delay = *m.Delay
+	}
+	expiration := m.Expiration
+	if expiration == 0 {
+		expiration = e.retention(cfg)
+	}
+	en := storage.Entry{
+		Queue:       cfg.Name,
+		ID:          newID(),
+		MessageID:   m.MessageID,
+		CreatedAt:   now,
+		SentAt:      now,
+		ExpiresAt:   now.Add(expiration),
+		ContentType: m.ContentType,
+		Size:        int64(len(m.Data)),
+	}
+	if en.MessageID == uuid.Nil {
+		en.MessageID = newID()
+	}
+	if !m.SentAt.IsZero() {
+		en.SentAt = m.SentAt
+	}
+	payload := storage.Payload{
+		Queue:       cfg.Name,
+		MessageID:   en.MessageID,
+		ContentType: m.ContentType,
+		Data:        m.Data,
+		Attributes:  m.Attributes,
+		ExpiresAt:   en.ExpiresAt,
+	}
+	return en, payload, now.Add(max(delay, 0))
+}
+
+// sentEvent returns the audit event of a send.
+func (e *Engine) sentEvent(queue string, en *storage.Entry, now, deliverAt time.Time) storage.AuditEvent {
+	detail := ""
+	if deliverAt.After(now) {
+		detail = "delayed until " + deliverAt.UTC().Format(time.RFC3339Nano)
+	}
+	return storage.AuditEvent{
+		MessageID:      en.MessageID,
+		Time:           now,
+		Seq:            e.auditSeq.Add(1),
+		Action:         ActionSent,
+		Queue:          queue,
+		QueueMessageID: en.ID,
+		ReceiveCount:   en.ReceiveCount,
+		Detail:         detail,
+		ExpiresAt:      now.Add(e.opts.MaxTTL),
+	}
+}
+
 // seen reports whether this queue already stored a message with id: in this
 // round, or earlier as its audit trail shows.
 func (o *owner) seen(t *txn, id uuid.UUID) (bool, error) {
 	if t.sent[id] {
 		return true, nil
 	}
-	evs, err := o.e.store.Audit(context.Background(), id)
+	return o.e.sentBefore(context.Background(), o.name, id)
+}
+
+// sentBefore reports whether the audit trail of message id shows a send to
+// queue.
+func (e *Engine) sentBefore(ctx context.Context, queue string, id uuid.UUID) (bool, error) {
+	evs, err := e.store.Audit(ctx, id)
 	if err != nil {
 		return false, err
 	}
 	for _, ev := range evs {
-		if ev.Queue == o.name && ev.Action == ActionSent {
+		if ev.Queue == queue && ev.Action == ActionSent {
 			return true, nil
 		}
 	}

@@ -41,6 +41,11 @@ type Options struct {
 	MaxMessageSize int64
 	// Region names the local region in deliveries. Default "local".
 	Region string
+	// Node names this engine in a cluster. When set, the engine serves only
+	// the queues it is given with Serve, fences their commits with their
+	// leases, and stores sends to other queues as incoming entries for their
+	// owners. Empty means a single node that serves every queue.
+	Node string
 	// Clock drives timeouts and delays. Default the system clock.
 	Clock clock.Clock
 	// Logger receives the engine's logs. Default slog.Default().

@@ -2,8 +2,10 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +43,11 @@ type owner struct {
 	// shared is the configuration as other goroutines read it, so that a
 	// send is validated without a storage read.
 	shared atomic.Pointer[Config]
+	// lease is the queue's lease in a cluster, and nil on a single node.
+	lease atomic.Pointer[storage.Lease]
+	// exitErr is the error of requests that arrive after the owner stopped.
+	// It is set before the owner's context is cancelled.
+	exitErr error
 
 	cfg     Config
 	healthy bool
@@ -69,6 +76,16 @@ type owner struct {
 	// purge and redrive run in chunks, one per round, while other requests
 	// keep being served.
 	chunked []chunkedOp
+
+	// fenced is set when a commit found the queue's lease taken or expired.
+	fenced bool
+	// inboxWork holds the incoming shards to read, inboxAll asks for a list
+	// of every incoming shard, and inboxCursor is where each shard's next
+	// read starts within one sweep.
+	inboxWork   map[uint64]bool
+	inboxAll    bool
+	inboxCursor map[uint64]uint64
+	nextSweep   time.Time
 }
 
 func newOwner(e *Engine, cfg Config) *owner {
@@ -79,6 +96,10 @@ func newOwner(e *Engine, cfg Config) *owner {
 		reqs: make(chan op, 1024),
 		done: make(chan struct{}),
 		cfg:  cfg,
+
+		exitErr:     ErrQueueNotFound,
+		inboxWork:   make(map[uint64]bool),
+		inboxCursor: make(map[uint64]uint64),
 	}
 	o.shared.Store(&cfg)
 	return o
@@ -90,7 +111,7 @@ func (o *owner) submit(ctx context.Context, p op) error {
 	case o.reqs <- p:
 		return nil
 	case <-o.done:
-		return ErrQueueNotFound
+		return o.exitErr
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -127,6 +148,12 @@ func (o *owner) run(ctx context.Context) {
 			continue
 		}
 		o.round(ctx, first)
+		if o.fenced {
+			o.exitErr = ErrNotOwner
+			o.shutdown()
+			o.e.dropFenced(o)
+			return
+		}
 	}
 }
 
@@ -155,6 +182,7 @@ drain:
 	if t.size() < o.e.maxWrites {
 		o.runChunked(t)
 	}
+	o.adoptIncoming(ctx, t, o.e.clock.Now())
 	o.serveWaiters(t, o.e.clock.Now())
 	o.commit(ctx, t)
 	o.armTimer()
@@ -169,7 +197,25 @@ func (o *owner) commit(ctx context.Context, t *txn) {
 			b.Metas = make(map[string]storage.Meta, 1)
 		}
 		b.Metas[o.name] = o.metaSnapshot()
-		err = o.e.store.Commit(context.WithoutCancel(ctx), b)
+		now := o.e.clock.Now()
+		b.Fence = o.fence(now)
+		if l := o.lease.Load(); l != nil && !now.Before(l.ExpiresAt) {
+			// Another node may take the queue from now on.
+			err = fmt.Errorf("%w: the lease of epoch %d expired at %s", storage.ErrFenced, l.Epoch, l.ExpiresAt.UTC().Format(time.RFC3339Nano))
+		} else {
+			cctx, cancel := o.commitContext(context.WithoutCancel(ctx))
+			err = o.e.store.Commit(cctx, b)
+			cancel()
+		}
+	}
+	if errors.Is(err, storage.ErrFenced) {
+		// Another node serves the queue now. Its state in memory here is
+		// stale, so the owner stops instead of reloading.
+		o.fenced = true
+		for _, f := range t.after {
+			f(ErrNotOwner)
+		}
+		return
 	}
 	if err != nil {
 		o.log.Error("commit failed; reloading queue state from storage", slog.Any("error", err))
@@ -194,6 +240,7 @@ func (o *owner) metaSnapshot() storage.Meta {
 	m := o.meta
 	m.Head = o.head()
 	m.Shards = append([]storage.ShardRef(nil), o.meta.Shards...)
+	m.Inbox = maps.Clone(o.meta.Inbox)
 	return m
 }
 
@@ -220,13 +267,13 @@ func (o *owner) shutdown() {
 	}
 	o.waiters = nil
 	for _, c := range o.chunked {
-		c.fail(ErrQueueNotFound)
+		c.fail(o.exitErr)
 	}
 	o.chunked = nil
 	for {
 		select {
 		case p := <-o.reqs:
-			p.fail(ErrQueueNotFound)
+			p.fail(o.exitErr)
 		default:
 			return
 		}
@@ -280,6 +327,10 @@ func (o *owner) load(ctx context.Context) error {
 	o.delayed = nil
 	o.moving = make(map[uint64]*storage.Entry)
 	o.live = make(map[storage.ShardRef]int64)
+	// A new owner adopts every incoming entry waiting for it.
+	o.inboxAll = o.e.Clustered()
+	clear(o.inboxWork)
+	clear(o.inboxCursor)
 
 	var moves []move
 	for _, ref := range meta.Shards {
@@ -588,7 +639,7 @@ func (o *owner) serveWaiters(t *txn, now time.Time) {
 // request: a chunked request is unfinished, or waiters can now be served from
 // entries committed in the last round.
 func (o *owner) hasWork() bool {
-	if len(o.chunked) > 0 {
+	if len(o.chunked) > 0 || len(o.inboxWork) > 0 || o.inboxAll {
 		return true
 	}
 	if len(o.waiters) == 0 {
@@ -636,6 +687,7 @@ func (o *owner) armTimer() {
 	}
 	consider(o.deadline.next())
 	consider(o.delayed.next())
+	consider(o.nextSweep, o.e.Clustered())
 	for _, w := range o.waiters {
 		if !w.cancelled {
 			consider(w.deadline, true)
