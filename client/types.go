@@ -340,6 +340,29 @@ type Status struct {
 	UptimeSec int64 `json:"uptimeSec"`
 	// Regions describes the other regions this server sends to.
 	Regions *RegionsStatus `json:"regions,omitempty"`
+	// Cluster describes the cluster of a cluster node.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// ClusterStatus is the cluster section of Status.
+type ClusterStatus struct {
+	// Node is the name of the node that replied.
+	Node string `json:"node"`
+	// Serving counts the queues whose lease this node holds.
+	Serving int `json:"serving"`
+	// Members lists every node this node knows of, by name.
+	Members []ClusterMember `json:"members"`
+}
+
+// ClusterMember is one node of a cluster.
+type ClusterMember struct {
+	Name string `json:"name"`
+	// Address is the gossip host:port.
+	Address string `json:"address"`
+	// URL is the base URL of the node's REST API.
+	URL string `json:"url"`
+	// State is alive, suspect, dead or left.
+	State string `json:"state"`
 }
 
 // RegionsStatus is the regions section of Status.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,9 @@ type Config struct {
 	Regions Regions
 	// SQS configures the Amazon SQS-compatible API.
 	SQS SQS
-	Log Log
+	// Cluster makes the server one node of a cluster when Listen is set.
+	Cluster Cluster
+	Log     Log
 	// ShutdownTimeout bounds how long a stop waits for in-flight HTTP
 	// requests before it closes their connections. Default 30s.
 	ShutdownTimeout time.Duration
@@ -166,6 +169,7 @@ func Default() Config {
 		},
 		Regions:         Regions{RequestTimeout: region.DefaultRequestTimeout},
 		SQS:             SQS{Listen: "127.0.0.1:9324", Region: "us-east-1"},
+		Cluster:         Cluster{Profile: "lan", LeaseTTL: 5 * time.Second, LeaseSettle: 3 * time.Second},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: 30 * time.Second,
 	}
@@ -180,6 +184,7 @@ func (c *Config) Validate() error {
 		validateQueue(c.Queue),
 		c.Regions.Validate(c.Queue.Region),
 		c.SQS.Validate(),
+		c.Cluster.Validate(c.Storage.Backend),
 		c.Log.Validate(),
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -226,6 +231,72 @@ func validateListen(addr string) error {
 		return invalid("listen", addr, "the port must be a number from 0 to 65535")
 	}
 	return nil
+}
+
+// Cluster configures cluster mode: several servers that share one Cassandra
+// and split the queues between them.
+type Cluster struct {
+	// Listen is the host:port of gossip between nodes, over TCP and UDP.
+	// Setting it turns cluster mode on.
+	Listen string
+	// Advertise is the gossip host:port other nodes reach this node at.
+	// Default Listen.
+	Advertise string
+	// Seeds are gossip addresses of other nodes to join through.
+	Seeds []string
+	// NodeName names this node; it must be unique in the cluster. Default
+	// the gossip address.
+	NodeName string
+	// AdvertiseURL is the base URL of this node's REST API for other nodes.
+	// Default http:// (https:// with TLS) and the REST API's address.
+	AdvertiseURL string
+	// Profile tunes failure detection: lan (default) or local, which
+	// detects failures faster on one machine.
+	Profile string
+	// LeaseTTL is how long a queue's lease lasts without renewal, and
+	// LeaseSettle how long past its expiry another node waits to take it.
+	LeaseTTL    time.Duration
+	LeaseSettle time.Duration
+}
+
+// Enabled reports whether the server is a cluster node.
+func (c *Cluster) Enabled() bool { return c.Listen != "" }
+
+// Validate reports every invalid cluster option.
+func (c *Cluster) Validate(backend string) error {
+	if !c.Enabled() {
+		return nil
+	}
+	var errs []error
+	if backend != BackendCassandra {
+		errs = append(errs, invalid("cluster-listen", c.Listen, "a cluster needs storage %s, which all nodes share; set --storage %s or unset cluster-listen", BackendCassandra, BackendCassandra))
+	}
+	for _, addr := range append([]string{c.Listen, c.Advertise}, c.Seeds...) {
+		if addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("cluster address %q is not host:port: use a form such as 127.0.0.1:7946", addr))
+		}
+	}
+	if c.AdvertiseURL != "" {
+		if u, err := url.Parse(c.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, invalid("cluster-advertise-url", c.AdvertiseURL, "use a base URL such as http://10.0.0.5:8080"))
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err == nil && port == "0" && c.NodeName == "" && c.Advertise == "" {
+		errs = append(errs, invalid("cluster-node-name", c.NodeName, "set a node name when cluster-listen picks a free port, because the default name is the gossip address"))
+	}
+	if c.Profile != "lan" && c.Profile != "local" {
+		errs = append(errs, invalid("cluster-profile", c.Profile, "use lan or local"))
+	}
+	if c.LeaseTTL < 3*time.Second {
+		errs = append(errs, invalid("cluster-lease-ttl", c.LeaseTTL, "use at least 3s; the default is 5s"))
+	}
+	if c.LeaseSettle <= 0 || c.LeaseSettle > c.LeaseTTL {
+		errs = append(errs, invalid("cluster-lease-settle", c.LeaseSettle, "use a positive duration no longer than cluster-lease-ttl, such as 3s"))
+	}
+	return errors.Join(errs...)
 }
 
 // Validate reports every invalid storage option. The Cassandra options are

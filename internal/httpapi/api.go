@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/qakka/qakka/client"
 	"github.com/qakka/qakka/internal/queue"
 	"github.com/qakka/qakka/internal/region"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	Regions *region.Router
 	// StartedAt is when the server started. Default: when New ran.
 	StartedAt time.Time
+	// Cluster returns the cluster section of GET /api/status; nil on a
+	// single node.
+	Cluster func() *client.ClusterStatus
 	// MaxBodyBytes bounds the body of every request except a single send,
 	// whose body is bounded by the queue's maximum message size. Default
 	// DefaultMaxBodyBytes.

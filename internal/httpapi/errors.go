@@ -28,6 +28,10 @@ func invalid(field, value, format string, args ...any) error {
 	return &queue.InvalidError{Field: field, Value: value, Reason: fmt.Sprintf(format, args...)}
 }
 
+// NotOwnerHeader marks a 503 reply for a queue this node does not serve.
+// The cluster package sets the same header name.
+const NotOwnerHeader = "X-Qakka-Not-Owner"
+
 // notInflightMessage explains a 400 for a queueMessageId that names no
 // current delivery.
 const notInflightMessage = "message not inflight: it was acked, purged or never delivered, or its visibility timeout ran out and it was delivered again under a new queueMessageId"
@@ -39,6 +43,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := a.classify(r, err)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if errors.Is(err, queue.ErrNotOwner) {
+		// The request was not applied, so the node that forwarded it may
+		// send it to another node.
+		w.Header().Set(NotOwnerHeader, "1")
 	}
 	writeJSON(w, status, client.Response{Message: msg})
 }
@@ -72,6 +81,8 @@ func (a *API) classify(r *http.Request, err error) (int, string) {
 	case errors.Is(err, queue.ErrUnavailable):
 		// The engine has logged the storage error.
 		return http.StatusServiceUnavailable, "storage unavailable: retry later"
+	case errors.Is(err, queue.ErrNotOwner):
+		return http.StatusServiceUnavailable, fmt.Sprintf("queue %s is served by another node or is moving between nodes: retry", strconv.Quote(r.PathValue("q")))
 	case errors.Is(err, queue.ErrClosed):
 		return http.StatusServiceUnavailable, "server is shutting down: retry later"
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):

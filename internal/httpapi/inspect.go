@@ -156,7 +156,15 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		StartDate: millis(a.cfg.StartedAt),
 		UptimeSec: int64(now.Sub(a.cfg.StartedAt) / time.Second),
 		Regions:   wireRegions(&regions),
+		Cluster:   clusterStatus(a.cfg.Cluster),
 	})
+}
+
+func clusterStatus(f func() *client.ClusterStatus) *client.ClusterStatus {
+	if f == nil {
+		return nil
+	}
+	return f()
 }
 
 // wireRegions converts the state of the regions to its wire form.

@@ -104,6 +104,10 @@ func (s *sender) run(ctx context.Context) {
 			if errors.Is(err, queue.ErrQueueNotFound) {
 				err = s.r.ensureOutbox(ctx, s.rm.outbox)
 			}
+			if errors.Is(err, queue.ErrNotOwner) {
+				// In a cluster the node that serves the outbox sends it.
+				err = nil
+			}
 			if err != nil {
 				log.Warn("receiving from the outbox failed", slog.Any("error", err))
 			}
