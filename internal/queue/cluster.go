@@ -140,8 +140,7 @@ func (e *Engine) Serve(ctx context.Context, lease storage.Lease) error {
 	if _, running := e.owners[lease.Queue]; running {
 		return nil
 	}
-	o = e.startOwnerLocked(cfg)
-	o.lease.Store(&lease)
+	e.startOwnerLocked(cfg, &lease)
 	e.log.Info("serving queue", slog.String("queue", lease.Queue), slog.Int64("epoch", lease.Epoch))
 	return nil
 }

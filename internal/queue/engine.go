@@ -104,7 +104,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	defer e.mu.Unlock()
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	for _, cfg := range cfgs {
-		e.startOwnerLocked(cfg)
+		e.startOwnerLocked(cfg, nil)
 	}
 	e.wg.Add(2)
 	go func() {
@@ -155,8 +155,11 @@ func (e *Engine) StopWaiting() {
 	}
 }
 
-func (e *Engine) startOwnerLocked(cfg Config) *owner {
+// startOwnerLocked starts the owner of a queue, under lease in a cluster
+// (nil on a single node).
+func (e *Engine) startOwnerLocked(cfg Config, lease *storage.Lease) *owner {
 	o := newOwner(e, cfg)
+	o.lease.Store(lease)
 	ctx, cancel := context.WithCancel(e.ctx)
 	e.owners[cfg.Name] = o
 	e.cancels[cfg.Name] = cancel
@@ -235,7 +238,7 @@ func (e *Engine) CreateQueue(ctx context.Context, cfg Config) (Config, bool, err
 		return Config{}, false, ErrClosed
 	}
 	if _, running := e.owners[stored.Name]; !running && !e.Clustered() {
-		e.startOwnerLocked(stored)
+		e.startOwnerLocked(stored, nil)
 	}
 	if created {
 		e.log.Info("queue created", slog.String("queue", cfg.Name))
@@ -281,8 +284,8 @@ func (e *Engine) UpdateQueue(ctx context.Context, cfg Config) (Config, error) {
 
 // Queue returns a queue's configuration.
 func (e *Engine) Queue(ctx context.Context, name string) (Config, error) {
-	if !e.exists(name) {
-		return Config{}, ErrQueueNotFound
+	if _, err := e.owner(name); err != nil && !errors.Is(err, ErrNotOwner) {
+		return Config{}, err
 	}
 	cfg, err := e.store.Queue(ctx, name)
 	if err != nil {
@@ -628,8 +631,8 @@ func (e *Engine) PayloadOf(ctx context.Context, queue string, id uuid.UUID) (sto
 // Audit returns the events of a message, across every queue it passed
 // through, in time order.
 func (e *Engine) Audit(ctx context.Context, queue string, messageID uuid.UUID) ([]AuditEvent, error) {
-	if !e.exists(queue) {
-		return nil, ErrQueueNotFound
+	if _, err := e.owner(queue); err != nil && !errors.Is(err, ErrNotOwner) {
+		return nil, err
 	}
 	evs, err := e.store.Audit(ctx, messageID)
 	if err != nil {

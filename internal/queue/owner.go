@@ -52,6 +52,9 @@ type owner struct {
 	cfg     Config
 	healthy bool
 	lastErr error
+	// nextReload is the earliest time an unhealthy owner reads its state
+	// again, so that a failing store is not asked on every request.
+	nextReload time.Time
 
 	meta storage.Meta
 	// committedNext is meta.NextSeq as of the last commit: entries below it
@@ -139,7 +142,16 @@ func (o *owner) run(ctx context.Context) {
 			return
 		}
 
-		if !o.healthy {
+		if o.leaseExpired() {
+			// By this node's clock another node may serve the queue now,
+			// so nothing in memory may be trusted or served any more.
+			if first != nil {
+				first.fail(ErrNotOwner)
+			}
+			o.stopFenced()
+			return
+		}
+		if !o.healthy && !o.e.clock.Now().Before(o.nextReload) {
 			o.reload(ctx)
 		}
 		if !o.healthy {
@@ -149,12 +161,24 @@ func (o *owner) run(ctx context.Context) {
 		}
 		o.round(ctx, first)
 		if o.fenced {
-			o.exitErr = ErrNotOwner
-			o.shutdown()
-			o.e.dropFenced(o)
+			o.stopFenced()
 			return
 		}
 	}
+}
+
+// stopFenced stops an owner that lost its lease.
+func (o *owner) stopFenced() {
+	o.exitErr = ErrNotOwner
+	o.shutdown()
+	o.e.dropFenced(o)
+}
+
+// leaseExpired reports whether the owner's lease has expired by the
+// engine's clock. It is always false outside a cluster.
+func (o *owner) leaseExpired() bool {
+	l := o.lease.Load()
+	return l != nil && !o.e.clock.Now().Before(l.ExpiresAt)
 }
 
 // round stages first and whatever else is queued, fires due timers, serves
@@ -167,6 +191,9 @@ func (o *owner) round(ctx context.Context, first op) {
 	// batch limit. An inflight entry it leaves past its deadline counts as
 	// timed out (see current), and the next round fires it.
 	o.fireTimers(t, o.e.clock.Now())
+	// Incoming entries are adopted before requests are staged, so that a
+	// receive of this round finds them.
+	o.adoptIncoming(ctx, t, o.e.clock.Now())
 	if first != nil {
 		first.stage(o, t)
 	}
@@ -182,7 +209,6 @@ drain:
 	if t.size() < o.e.maxWrites {
 		o.runChunked(t)
 	}
-	o.adoptIncoming(ctx, t, o.e.clock.Now())
 	o.serveWaiters(t, o.e.clock.Now())
 	o.commit(ctx, t)
 	o.armTimer()
@@ -293,7 +319,8 @@ func (o *owner) reload(ctx context.Context) {
 	if err != nil {
 		o.healthy = false
 		o.lastErr = err
-		o.log.Error("loading queue state failed; retrying", slog.Any("error", err))
+		o.log.Error("loading queue state failed; retrying", slog.Any("error", err), slog.Duration("retry_in", retryDelay))
+		o.nextReload = o.e.clock.Now().Add(retryDelay)
 		o.timer.Reset(retryDelay)
 		return
 	}
@@ -688,6 +715,10 @@ func (o *owner) armTimer() {
 	consider(o.deadline.next())
 	consider(o.delayed.next())
 	consider(o.nextSweep, o.e.Clustered())
+	if l := o.lease.Load(); l != nil {
+		// An idle owner stops when its lease expires unrenewed.
+		consider(l.ExpiresAt, true)
+	}
 	for _, w := range o.waiters {
 		if !w.cancelled {
 			consider(w.deadline, true)
