@@ -361,8 +361,11 @@ type ClusterMember struct {
 	Address string `json:"address"`
 	// URL is the base URL of the node's REST API.
 	URL string `json:"url"`
-	// State is alive, suspect, dead or left.
+	// State is alive, dead or left.
 	State string `json:"state"`
+	// StorageDown is true while the node reports that it cannot reach
+	// storage; it serves no queue then.
+	StorageDown bool `json:"storageDown,omitempty"`
 }
 
 // RegionsStatus is the regions section of Status.

@@ -125,6 +125,9 @@ type Member struct {
 	State string
 	// Self marks this node.
 	Self bool
+	// StorageDown is set while the member reports that it cannot reach
+	// storage. Such a member owns no queues, so that others serve them.
+	StorageDown bool
 }
 
 // Membership is this node's view of the cluster, kept up to date by
@@ -145,8 +148,9 @@ type Membership struct {
 	// member too.
 	forgetAfter time.Duration
 
-	changes chan struct{}
-	leaving atomic.Bool // read by metaDelegate.NodeMeta
+	changes     chan struct{}
+	leaving     atomic.Bool // read by metaDelegate.NodeMeta
+	storageDown atomic.Bool // read by metaDelegate.NodeMeta
 	// listed is set when another node's member list contains this node at
 	// its own address, alive or suspect. Join waits for it.
 	listed atomic.Bool
@@ -442,16 +446,40 @@ func (m *Membership) member(name string) (Member, bool) {
 }
 
 // Live returns the members that may own queues, sorted by name: those that
-// are alive or suspect. This node is among them until it leaves, because
-// memberlist refutes any claim that it failed.
+// are alive or suspect and reach storage. This node is among them until it
+// leaves or reports its storage down, because memberlist refutes any claim
+// that it failed.
 func (m *Membership) Live() []Member {
 	var live []Member
 	for _, member := range m.Members() {
-		if member.State == StateAlive {
+		if member.State == StateAlive && !member.StorageDown {
 			live = append(live, member)
 		}
 	}
 	return live
+}
+
+// SetStorageDown gossips whether this node can reach storage, waiting up
+// to timeout for the update to go out. While it is down, no member counts
+// this node as live, so other nodes take its queues once its leases expire.
+func (m *Membership) SetStorageDown(down bool, timeout time.Duration) error {
+	if m.storageDown.Swap(down) == down {
+		return nil
+	}
+	m.mu.Lock()
+	if tm, ok := m.members[m.cfg.NodeName]; ok {
+		tm.StorageDown = down
+		m.members[m.cfg.NodeName] = tm
+	}
+	m.mu.Unlock()
+	select {
+	case m.changes <- struct{}{}:
+	default:
+	}
+	if err := m.list.UpdateNode(timeout); err != nil {
+		return fmt.Errorf("gossip storage state: %w", err)
+	}
+	return nil
 }
 
 // Changes returns a channel that receives a value after a member joins,
@@ -531,11 +559,12 @@ func (m *Membership) update(node *memberlist.Node, alive bool) {
 		m.logger.Warn("cluster member has invalid metadata", "member", node.Name, "err", err)
 	}
 	member := Member{
-		Name:    node.Name,
-		Addr:    node.Address(),
-		APIAddr: meta.APIAddr,
-		State:   StateAlive,
-		Self:    node.Name == m.cfg.NodeName,
+		Name:        node.Name,
+		Addr:        node.Address(),
+		APIAddr:     meta.APIAddr,
+		State:       StateAlive,
+		Self:        node.Name == m.cfg.NodeName,
+		StorageDown: meta.StorageDown,
 	}
 	if !alive {
 		// memberlist v0.7.0 never sets Node.State, so the leaving flag in
@@ -623,6 +652,8 @@ type nodeMeta struct {
 	// Leaving is set just before the node leaves, so that the other
 	// members can distinguish a leave from a failure.
 	Leaving bool `json:"leaving,omitempty"`
+	// StorageDown is set while the node cannot reach storage.
+	StorageDown bool `json:"storage_down,omitempty"`
 }
 
 func encodeMeta(meta nodeMeta) []byte {
@@ -650,7 +681,7 @@ type metaDelegate struct{ m *Membership }
 // memberlist.MetaMaxSize. memberlist panics on metadata over limit, so
 // NodeMeta sends none rather than more.
 func (d metaDelegate) NodeMeta(limit int) []byte {
-	b := encodeMeta(nodeMeta{APIAddr: d.m.cfg.APIAddr, Leaving: d.m.leaving.Load()})
+	b := encodeMeta(nodeMeta{APIAddr: d.m.cfg.APIAddr, Leaving: d.m.leaving.Load(), StorageDown: d.m.storageDown.Load()})
 	if len(b) > limit {
 		return nil
 	}
@@ -773,8 +804,8 @@ func validateSeed(seed string) error {
 }
 
 // validateAPIAddr checks the base URL of the REST API, and that the
-// metadata that carries it fits memberlist.MetaMaxSize even with the
-// leaving flag set.
+// metadata that carries it fits memberlist.MetaMaxSize even with both
+// flags set.
 func validateAPIAddr(apiAddr string) error {
 	if apiAddr == "" {
 		return errors.New("cluster APIAddr is empty: set the base URL of this node's REST API, such as http://10.0.0.5:8080")
@@ -786,7 +817,7 @@ func validateAPIAddr(apiAddr string) error {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("invalid cluster APIAddr %q: give a base URL without credentials, query or fragment", apiAddr)
 	}
-	if size := len(encodeMeta(nodeMeta{APIAddr: apiAddr, Leaving: true})); size > memberlist.MetaMaxSize {
+	if size := len(encodeMeta(nodeMeta{APIAddr: apiAddr, Leaving: true, StorageDown: true})); size > memberlist.MetaMaxSize {
 		return fmt.Errorf("cluster APIAddr is too long: node metadata would take %d bytes, over memberlist's limit of %d, so use a shorter URL",
 			size, memberlist.MetaMaxSize)
 	}

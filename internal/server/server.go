@@ -51,6 +51,11 @@ type Server struct {
 	// closed and never change after.
 	addr    net.Addr
 	sqsAddr net.Addr
+	// stopping run, in order, when a stop begins and before the HTTP
+	// servers shut down.
+	stopping []func()
+	// gossipAddr is the cluster gossip address of a cluster node.
+	gossipAddr string
 }
 
 // New returns a server for cfg, which must be valid (see config.Load).
@@ -154,14 +159,31 @@ func (s *Server) run(ctx context.Context) (err error) {
 
 	opts := s.cfg.Queue
 	opts.Logger = s.base
+	if s.cfg.Cluster.Enabled() {
+		opts.Node = s.nodeName()
+	}
 	engine, err := queue.New(store, opts)
 	if err != nil {
 		return fmt.Errorf("create queue engine: %w", err)
+	}
+	var node *clusterNode
+	if s.cfg.Cluster.Enabled() {
+		node, err = s.newClusterNode(engine, store, ln.Addr(), password, tlsConfig)
+		if err != nil {
+			return err
+		}
 	}
 	if err := engine.Start(ctx); err != nil {
 		return fmt.Errorf("start queue engine: %w", err)
 	}
 	defer engine.Close()
+	if node != nil {
+		node.start()
+		defer node.stop()
+		// A stopping node leaves the cluster and hands its queues over
+		// before it stops serving requests.
+		s.stopping = append(s.stopping, node.stop)
+	}
 
 	reg := prometheus.NewRegistry()
 	if err := s.registerMetrics(reg, engine); err != nil {
@@ -188,6 +210,7 @@ func (s *Server) run(ctx context.Context) (err error) {
 		StorageName: s.cfg.Storage.Backend,
 		Region:      s.cfg.Queue.Region,
 		StartedAt:   startedAt,
+		Cluster:     clusterStatusFunc(node),
 	})
 	if err != nil {
 		return fmt.Errorf("create REST API: %w", err)
@@ -196,7 +219,11 @@ func (s *Server) run(ctx context.Context) (err error) {
 	mux := http.NewServeMux()
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	mux.Handle("GET /metrics", requireBasicAuth(s.cfg.HTTP.Username, password, metrics))
-	mux.Handle("/", api.Handler())
+	if node != nil {
+		mux.Handle("/", node.handler(api.Handler(), engine, s.cfg.HTTP.Username, password))
+	} else {
+		mux.Handle("/", api.Handler())
+	}
 	// The transfer endpoint checks the inter-region credentials itself,
 	// instead of those of the REST API.
 	mux.Handle(region.TransferPath, router.TransferHandler())
@@ -211,9 +238,17 @@ func (s *Server) run(ctx context.Context) (err error) {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.base.With(slog.String("component", "http")).Handler(), slog.LevelWarn),
 	}
+	if node != nil {
+		// Nodes forward requests to each other over HTTP/2, unencrypted
+		// unless TLS is set.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetHTTP2(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	servers := []served{{name: "REST API", srv: srv, ln: ln}}
 	if sqsLn != nil {
-		sqsSrv, err := s.sqsServer(engine, reg, sqsSecret, tlsConfig)
+		sqsSrv, err := s.sqsServer(engine, reg, sqsSecret, tlsConfig, node)
 		if err != nil {
 			return err
 		}
@@ -281,6 +316,9 @@ func (s *Server) serve(ctx context.Context, servers []served) error {
 		s.log.Error("HTTP server failed; stopping", slog.Any("error", fatal))
 	}
 
+	for _, f := range s.stopping {
+		f()
+	}
 	// Shutdown stops accepting, closes idle connections and waits for
 	// active requests. Long-polling receives end at once (StopWaiting).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
@@ -319,6 +357,9 @@ func (s *Server) logStart() {
 		slog.String("sqs_address", addrString(s.sqsAddr)),
 		slog.Bool("auth", s.cfg.HTTP.Username != ""),
 		slog.Bool("sqs_auth", s.cfg.SQS.AccessKeyID != ""))
+	if s.gossipAddr != "" {
+		attrs = append(attrs, slog.String("node", s.nodeName()), slog.String("cluster_address", s.gossipAddr))
+	}
 	s.log.Info("started", attrs...)
 }
 

@@ -26,24 +26,35 @@ func (s *Server) sqsSecret() (string, error) {
 
 // sqsServer builds the HTTP server of the SQS-compatible API. It shares the
 // engine, the metrics registry and the TLS configuration of the REST API.
-func (s *Server) sqsServer(engine *queue.Engine, reg prometheus.Registerer, secret string, tlsConfig *tls.Config) (*http.Server, error) {
+// On a cluster node (node not nil), requests that need a queue's owner go to
+// that node, and the REST API serves the requests that other nodes forward.
+func (s *Server) sqsServer(engine *queue.Engine, reg prometheus.Registerer, secret string, tlsConfig *tls.Config, node *clusterNode) (*http.Server, error) {
 	var creds map[string]string
 	if s.cfg.SQS.AccessKeyID != "" {
 		creds = map[string]string{s.cfg.SQS.AccessKeyID: secret}
 	}
-	api, err := sqsapi.New(sqsapi.Config{
+	cfg := sqsapi.Config{
 		Engine:      engine,
 		Logger:      s.base,
 		Registerer:  reg,
 		Region:      s.cfg.SQS.Region,
 		Credentials: creds,
-	})
+	}
+	if node != nil {
+		cfg.RouteToOwner = node.sqsForwarder.Route
+	}
+	api, err := sqsapi.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create SQS API: %w", err)
 	}
+	if node != nil {
+		node.serveForwardedSQS(api)
+	}
 	return &http.Server{
-		Handler:           api.Handler(),
-		TLSConfig:         tlsConfig,
+		Handler: api.Handler(),
+		// Each server adds its protocols to its TLS configuration when it
+		// starts, so the two servers must not share one.
+		TLSConfig:         tlsConfig.Clone(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		// An SQS receive waits at most 20 seconds.

@@ -213,6 +213,11 @@ func (a *API) changeMessageVisibilityBatch(ctx context.Context, rq *request) (an
 		if errors.Is(err, queue.ErrQueueNotFound) {
 			return nil, err
 		}
+		if errors.Is(err, queue.ErrNotOwner) && len(out.Successful) == 0 {
+			// Nothing was applied, so the whole request may be retried
+			// on the node that serves the queue.
+			return nil, err
+		}
 		out.Failed = append(out.Failed, batchFailure(e.ID, apiErr))
 	}
 	return out, nil

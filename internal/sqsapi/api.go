@@ -63,6 +63,13 @@ type Config struct {
 	// Now returns the time that request signatures are checked against.
 	// Default time.Now.
 	Now func() time.Time
+	// RouteToOwner lets a cluster node send a request to the node that
+	// serves its queue. The API calls it after authenticating a request
+	// whose action needs that node (see ownerActions), with the queue's
+	// name and the request's body, which r.Body no longer holds. It returns
+	// true when it wrote the reply, and false to let this node serve the
+	// request. Nil serves every request here.
+	RouteToOwner func(w http.ResponseWriter, r *http.Request, queue string, body []byte) bool
 }
 
 var (
@@ -200,10 +207,27 @@ func (a *API) unsupported(reason string) action {
 // Handler returns the HTTP handler of the API. It serves POST requests on
 // any path: SDKs post to the endpoint's root or to a queue's URL.
 func (a *API) Handler() http.Handler {
-	return http.HandlerFunc(a.serveHTTP)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.serveHTTP(w, r, fromClient)
+	})
 }
 
-func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request) {
+// origin is the source of a request.
+type origin int
+
+const (
+	// fromClient is a request of an SQS client, served by Handler.
+	fromClient origin = iota
+	// fromNode is a request that another node of a cluster forwarded to
+	// this one, served by ForwardedHandler.
+	fromNode
+)
+
+// codeForwarded is the metrics code of a request whose reply RouteToOwner
+// wrote.
+const codeForwarded = "forwarded"
+
+func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request, from origin) {
 	start := time.Now()
 	requestID := uuid.NewString()
 	w.Header().Set("x-amzn-RequestId", requestID)
@@ -215,68 +239,78 @@ func (a *API) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		label = "unknown"
 	}
 
-	out, apiErr := a.serve(w, r, name, act)
-	if apiErr != nil {
-		a.writeError(w, apiErr)
-	} else {
-		a.writeJSON(w, http.StatusOK, out)
-	}
-
+	out, apiErr, routed := a.serve(w, r, name, act, from)
 	code := "ok"
-	if apiErr != nil {
+	switch {
+	case routed:
+		code = codeForwarded
+	case apiErr != nil:
+		a.writeError(w, apiErr)
 		code = apiErr.QueryCode
+	default:
+		a.writeJSON(w, http.StatusOK, out)
 	}
 	a.metrics.observe(label, code, time.Since(start))
 	a.log.Debug("sqs request", slog.String("action", name), slog.String("code", code),
 		slog.String("request_id", requestID), slog.Duration("duration", time.Since(start)))
 }
 
-// serve checks, authenticates and runs one request.
-func (a *API) serve(w http.ResponseWriter, r *http.Request, name string, act action) (any, *apiError) {
+// serve checks, authenticates and runs one request. It returns routed=true
+// when RouteToOwner wrote the reply.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, name string, act action, from origin) (out any, apiErr *apiError, routed bool) {
 	if r.Method != http.MethodPost {
-		return nil, errInvalidAction("Use POST with the AWS JSON 1.0 protocol; %s requests are not served.", r.Method)
+		return nil, errInvalidAction("Use POST with the AWS JSON 1.0 protocol; %s requests are not served.", r.Method), false
 	}
 	if r.Header.Get("X-Amz-Target") == "" {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
-			return nil, errInvalidAction("The AWS Query protocol is not supported. Use an AWS SDK that speaks the AWS JSON 1.0 protocol to SQS.")
+			return nil, errInvalidAction("The AWS Query protocol is not supported. Use an AWS SDK that speaks the AWS JSON 1.0 protocol to SQS."), false
 		}
-		return nil, errInvalidAction("The request has no X-Amz-Target header naming an AmazonSQS action.")
+		return nil, errInvalidAction("The request has no X-Amz-Target header naming an AmazonSQS action."), false
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != contentType && mt != "application/x-amz-json-1.1" && mt != "application/json" {
-		return nil, errSerialization("Content-Type %q is not supported; use %s.", r.Header.Get("Content-Type"), contentType)
+		return nil, errSerialization("Content-Type %q is not supported; use %s.", r.Header.Get("Content-Type"), contentType), false
 	}
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, errRequestTooLarge()
+			return nil, errRequestTooLarge(), false
 		}
-		return nil, errSerialization("Reading the request body failed: %v.", err)
+		return nil, errSerialization("Reading the request body failed: %v.", err), false
 	}
 
-	accessKey, authErr := a.authenticate(r, body)
-	if authErr != nil {
-		return nil, authErr
+	// The node that forwarded a request checked its signature. The request
+	// arrives without it, so accessKey stays empty: only sends read it, and
+	// sends are never forwarded.
+	var accessKey string
+	if from == fromClient {
+		accessKey, apiErr = a.authenticate(r, body)
+		if apiErr != nil {
+			return nil, apiErr, false
+		}
 	}
 	if act == nil {
-		return nil, errInvalidAction("The action %s is not valid for this endpoint.", r.Header.Get("X-Amz-Target"))
+		return nil, errInvalidAction("The action %s is not valid for this endpoint.", r.Header.Get("X-Amz-Target")), false
 	}
 
 	rq := &request{http: r, action: name, body: body, accessKey: accessKey}
-	out, err := act(r.Context(), rq)
+	if from == fromClient && a.routeToOwner(w, rq) {
+		return nil, nil, true
+	}
+	out, err = act(r.Context(), rq)
 	if err != nil {
 		apiErr := a.engineError(name, err)
 		if apiErr == nil {
 			// The client went away, so this reply is never read.
 			apiErr = newError(http.StatusBadRequest, "RequestCanceled", "RequestCanceled", "The request was cancelled.")
 		}
-		return nil, apiErr
+		return nil, apiErr, false
 	}
 	if out == nil {
 		out = struct{}{}
 	}
-	return out, nil
+	return out, nil, false
 }
 
 func (a *API) writeJSON(w http.ResponseWriter, status int, v any) {
@@ -296,6 +330,9 @@ func (a *API) writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (a *API) writeError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("x-amzn-query-error", e.QueryCode+";"+e.fault())
+	if e.notOwner {
+		w.Header().Set(notOwnerHeader, "1")
+	}
 	a.writeJSON(w, e.Status, struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`

@@ -51,4 +51,14 @@
 // the configured keys within 15 minutes of the server's clock. The
 // signature's region is taken from its credential scope and not checked
 // against Config.Region.
+//
+// # Clusters
+//
+// In a cluster, each queue is served by one node, its owner. Receives,
+// deletes, visibility changes, purges and queue deletion run on the owner,
+// and so do GetQueueAttributes, SetQueueAttributes, TagQueue and UntagQueue.
+// After authenticating such a request, the API hands it to
+// Config.RouteToOwner, which forwards it when the owner is another node. The
+// owner serves it through ForwardedHandler. Sends and the other actions run
+// on the node that receives them.
 package sqsapi

@@ -19,7 +19,15 @@ type apiError struct {
 	// Receiver marks a server fault; anything else is the sender's fault.
 	Receiver bool
 	Message  string
+	// notOwner marks a request that was not applied because this node does
+	// not serve the queue. The reply carries notOwnerHeader.
+	notOwner bool
 }
+
+// notOwnerHeader marks a 503 reply for a queue this node does not serve, so
+// that a node that forwarded the request may send it to the queue's new
+// owner. The cluster package reads the same header name.
+const notOwnerHeader = "X-Qakka-Not-Owner"
 
 func (e *apiError) Error() string { return e.QueryCode + ": " + e.Message }
 
@@ -151,6 +159,15 @@ func errServiceUnavailable(format string, args ...any) *apiError {
 	return e
 }
 
+// errNotOwner is returned in a cluster for a queue that this node does not
+// serve at the moment: the node that serves it changed while the request
+// was on its way, or this node is still taking the queue over.
+func errNotOwner() *apiError {
+	e := errServiceUnavailable("The queue is moving between the nodes of the cluster and this node does not serve it at the moment; retry the request.")
+	e.notOwner = true
+	return e
+}
+
 func errInternal() *apiError {
 	e := newError(http.StatusInternalServerError, "InternalError", "InternalError",
 		"The request processing has failed because of an unknown error.")
@@ -181,6 +198,8 @@ func (a *API) engineError(action string, err error) *apiError {
 		return errInvalidParameterValue("One or more parameters are invalid. Reason: Message must be shorter than %d bytes.", tooLarge.Limit+1)
 	case errors.Is(err, queue.ErrUnavailable):
 		return errServiceUnavailable("The storage is unavailable; retry later.")
+	case errors.Is(err, queue.ErrNotOwner):
+		return errNotOwner()
 	case errors.Is(err, queue.ErrClosed):
 		return errServiceUnavailable("The server is shutting down; retry later.")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -9,8 +9,8 @@ import (
 )
 
 // metrics counts and times requests per action. Labels stay bounded: the
-// action is one of the served actions or "unknown", and the code is "ok" or
-// one of the API's error codes.
+// action is one of the served actions or "unknown", and the code is "ok",
+// "forwarded" or one of the API's error codes.
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -25,7 +25,7 @@ func newMetrics(reg prometheus.Registerer, actions map[string]action) (*metrics,
 			Namespace: "qakka",
 			Subsystem: "sqs",
 			Name:      "requests_total",
-			Help:      "SQS API requests by action and result code (ok or the SQS error code).",
+			Help:      "SQS API requests by action and result code (ok, forwarded to the node that serves the queue, or the SQS error code).",
 		}, []string{"action", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "qakka",
