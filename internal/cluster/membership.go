@@ -147,6 +147,9 @@ type Membership struct {
 	// memberlist's GossipToTheDeadTime, after which memberlist removes the
 	// member too.
 	forgetAfter time.Duration
+	// gossipInterval is memberlist's GossipInterval: Leave lets a few of
+	// them pass between its two messages, and after the second.
+	gossipInterval time.Duration
 
 	changes     chan struct{}
 	leaving     atomic.Bool // read by metaDelegate.NodeMeta
@@ -191,6 +194,7 @@ func NewMembership(cfg MembershipConfig) (*Membership, error) {
 	}
 	mc := m.memberlistConfig(addrs)
 	m.forgetAfter = mc.GossipToTheDeadTime
+	m.gossipInterval = mc.GossipInterval
 
 	list, err := memberlist.Create(mc)
 	if err != nil {
@@ -519,11 +523,37 @@ func (m *Membership) Leave(timeout time.Duration) error {
 		m.logger.Warn("cluster leave: metadata update timed out",
 			"node", m.cfg.NodeName, "timeout", timeout/2, "err", err)
 	}
+	// UpdateNode returns once the update is queued for a few gossip
+	// rounds, not once it arrived. Without a pause, the leave can reach a
+	// member first, which then records a failure.
+	m.pause(deadline, leaveGossipRounds*m.gossipInterval)
 	if err := m.list.Leave(max(time.Until(deadline), time.Millisecond)); err != nil {
 		return fmt.Errorf("leave cluster: %w", err)
 	}
+	// Leave returns when the message is queued. Gossip keeps spreading it
+	// only until Shutdown, which usually follows at once.
+	m.pause(deadline, leaveGossipRounds*m.gossipInterval)
 	m.logger.Info("cluster left", "node", m.cfg.NodeName)
 	return nil
+}
+
+// leaveGossipRounds is how many gossip intervals Leave waits after each of
+// its two messages: memberlist sends a message to three members a round,
+// so a few rounds reach every member of a small cluster.
+const leaveGossipRounds = 3
+
+// pause waits for d, but not past deadline.
+func (m *Membership) pause(deadline time.Time, d time.Duration) {
+	d = min(d, time.Until(deadline))
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-m.done:
+	}
 }
 
 // Shutdown stops gossip and closes the listeners without telling the
