@@ -70,7 +70,7 @@ type Coordinator struct {
 	// goroutine uses it.
 	retryAt time.Time
 	// storageOK is when storage last answered, and storageDown whether
-	// the node told the others it cannot reach storage. Only Run's
+	// the node has reported to the others that it cannot reach storage. Only Run's
 	// goroutine uses them.
 	storageOK   time.Time
 	storageDown bool
@@ -173,7 +173,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 func (c *Coordinator) reconcile(ctx context.Context) {
 	c.renew(ctx)
 
-	// A store that does not answer must not hold up the next renewals.
+	// A store that does not respond must not hold up the next renewals.
 	lctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL/3)
 	cfgs, err := c.store.Queues(lctx)
 	cancel()
@@ -214,13 +214,13 @@ func (c *Coordinator) reconcile(ctx context.Context) {
 	}
 }
 
-// storageDownAfter is how long storage must fail before a node tells the
-// others it cannot reach it, as a fraction of the lease TTL: long enough to
+// storageDownAfter is how long storage must fail before a node reports to the
+// others that it cannot reach it, as a fraction of the lease TTL: long enough to
 // ride out a slow request, and well before the node's leases expire.
 const storageDownAfter = 2
 
 // storageFailed records a failed storage request. Once storage has failed for
-// half a lease TTL, the node tells the others, so that they take its queues
+// half a lease TTL, the node reports it to the others, so that they take its queues
 // once its leases expire instead of leaving them unserved.
 func (c *Coordinator) storageFailed() {
 	reporter, ok := c.members.(storageReporter)
@@ -229,13 +229,13 @@ func (c *Coordinator) storageFailed() {
 		return
 	}
 	c.storageDown = true
-	c.log.Error("storage is unreachable; other nodes take this node's queues until it answers again")
+	c.log.Error("storage is unreachable; other nodes take this node's queues until it responds again")
 	if err := reporter.SetStorageDown(true, time.Second); err != nil {
-		c.log.Warn("telling the other nodes that storage is unreachable failed", slog.Any("error", err))
+		c.log.Warn("reporting to the other nodes that storage is unreachable failed", slog.Any("error", err))
 	}
 }
 
-// storageAnswered records a successful storage request, and tells the
+// storageAnswered records a successful storage request, and reports to the
 // others when storage is back.
 func (c *Coordinator) storageAnswered() {
 	c.storageOK = c.cfg.Clock.Now()
@@ -244,9 +244,9 @@ func (c *Coordinator) storageAnswered() {
 		return
 	}
 	c.storageDown = false
-	c.log.Info("storage answers again; taking queues again")
+	c.log.Info("storage responds again; taking queues again")
 	if err := reporter.SetStorageDown(false, time.Second); err != nil {
-		c.log.Warn("telling the other nodes that storage answers again failed", slog.Any("error", err))
+		c.log.Warn("reporting to the other nodes that storage responds again failed", slog.Any("error", err))
 	}
 }
 

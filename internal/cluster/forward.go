@@ -289,7 +289,7 @@ func writeError(w http.ResponseWriter, status int, msg string, notOwner bool) {
 	fmt.Fprintf(w, "{\"message\":%q}\n", msg)
 }
 
-// Notifier tells owners about incoming entries and new queues, from one
+// Notifier notifies owners of incoming entries and new queues, from one
 // goroutine, so that a send never waits for it. A lost notification delays
 // delivery until the owner's next sweep; it loses nothing.
 type Notifier struct {
