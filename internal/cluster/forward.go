@@ -43,9 +43,17 @@ type ForwarderConfig struct {
 	// MaxBodyBytes bounds the request body a node buffers to forward.
 	MaxBodyBytes int64
 	// TLS is the client configuration for owners served over HTTPS.
-	TLS    *tls.Config
-	Logger *slog.Logger
+	TLS *tls.Config
+	// Timeout bounds a forwarded request, retries included. Default
+	// DefaultForwardTimeout.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
+
+// DefaultForwardTimeout is the default deadline of a forwarded request. It
+// covers the longest receive wait, 20 s by default, and the retries while
+// a queue moves.
+const DefaultForwardTimeout = 90 * time.Second
 
 // Forwarder sends the REST requests that must run on a queue's owner to
 // that node. Sends, configuration and audit reads run on the node that
@@ -61,6 +69,9 @@ type Forwarder struct {
 func NewForwarder(members Members, cfg ForwarderConfig) *Forwarder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultForwardTimeout
 	}
 	return &Forwarder{
 		members: members,
@@ -139,8 +150,11 @@ func (f *Forwarder) forward(w http.ResponseWriter, r *http.Request, next http.Ha
 		writeError(w, http.StatusBadRequest, "reading the request body failed: "+err.Error(), false)
 		return
 	}
-	res := sendToOwner(r.Context(), f.members, f.log, queue, func(owner Member) (*http.Response, error) {
-		return f.send(r, owner, body)
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
+	defer cancel()
+	fr := r.WithContext(ctx)
+	res := sendToOwner(ctx, f.members, f.log, queue, func(owner Member) (*http.Response, error) {
+		return f.send(fr, owner, body)
 	})
 	switch res.outcome {
 	case forwardLocal:

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // SQSForwardPath is the REST API's endpoint for SQS requests that a node
@@ -27,8 +29,11 @@ type SQSForwarderConfig struct {
 	Username string
 	Password string
 	// TLS is the client configuration for owners served over HTTPS.
-	TLS    *tls.Config
-	Logger *slog.Logger
+	TLS *tls.Config
+	// Timeout bounds a forwarded request, retries included. Default
+	// DefaultForwardTimeout.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // SQSForwarder sends the SQS requests that must run on a queue's owner to
@@ -45,6 +50,9 @@ type SQSForwarder struct {
 func NewSQSForwarder(members Members, cfg SQSForwarderConfig) *SQSForwarder {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultForwardTimeout
 	}
 	return &SQSForwarder{
 		members: members,
@@ -65,6 +73,9 @@ func (f *SQSForwarder) Close() { f.client.CloseIdleConnections() }
 // returned as an SQS error: 502 when the owner may have applied the request,
 // 503 when no node took it in time.
 func (f *SQSForwarder) Route(w http.ResponseWriter, r *http.Request, queue string, body []byte) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
+	defer cancel()
+	r = r.WithContext(ctx)
 	res := sendToOwner(r.Context(), f.members, f.log, queue, func(owner Member) (*http.Response, error) {
 		return f.send(r, owner, body)
 	})

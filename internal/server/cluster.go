@@ -115,12 +115,14 @@ func (s *Server) newClusterNode(engine *queue.Engine, store storage.Store, apiAd
 		forwarder: cluster.NewForwarder(members, cluster.ForwarderConfig{
 			MaxBodyBytes: maxForwardBody,
 			TLS:          clientTLS,
+			Timeout:      s.forwardTimeout(),
 			Logger:       s.base,
 		}),
 		sqsForwarder: cluster.NewSQSForwarder(members, cluster.SQSForwarderConfig{
 			Username: s.cfg.HTTP.Username,
 			Password: password,
 			TLS:      clientTLS,
+			Timeout:  s.forwardTimeout(),
 			Logger:   s.base,
 		}),
 		notifier: cluster.NewNotifier(members, s.cfg.HTTP.Username, password, clientTLS, s.base),
@@ -135,6 +137,13 @@ func (s *Server) newClusterNode(engine *queue.Engine, store storage.Store, apiAd
 		Lost:    coord.Lost,
 	})
 	return n, nil
+}
+
+// forwardTimeout bounds a request that a node forwards to a queue's owner,
+// as the HTTP server's write timeout bounds a reply: the longest receive
+// wait and a margin.
+func (s *Server) forwardTimeout() time.Duration {
+	return s.cfg.Queue.MaxReceiveWait + writeTimeoutMargin
 }
 
 // maxForwardBody bounds the request body a node buffers to forward: the
