@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,10 +18,9 @@ import (
 	"testing"
 	"time"
 
-	gocql "github.com/apache/cassandra-gocql-driver/v2"
-
 	"github.com/qakka/qakka/client"
 	"github.com/qakka/qakka/internal/cluster"
+	"github.com/qakka/qakka/internal/storage/backendtest"
 )
 
 // Timeouts of the cluster tests.
@@ -456,7 +454,7 @@ func newTestCluster(t *testing.T, profile string) *testCluster {
 	// Cleanups run last-in first-out, so the nodes, whose cleanups come
 	// later, are killed before their logs are read and the keyspaces dropped.
 	t.Cleanup(func() {
-		if err := dropTestKeyspaces(host, c.keyspace, c.regionKeyspace()); err != nil {
+		if err := backendtest.DropKeyspaces(host, c.keyspace, c.regionKeyspace()); err != nil {
 			t.Errorf("drop test keyspaces: %v", err)
 		}
 	})
@@ -813,26 +811,6 @@ func (c *testCluster) logOnFailure() {
 		}
 		c.t.Logf("warnings and errors of node %s (%s):\n%s", n.name, n.proc.addr, strings.Join(lines, "\n"))
 	}
-}
-
-// dropTestKeyspaces drops keyspaces with a session of its own, after the
-// nodes are gone.
-func dropTestKeyspaces(host string, keyspaces ...string) error {
-	cl := gocql.NewCluster(host)
-	cl.ConnectTimeout = 10 * time.Second
-	cl.Timeout = time.Minute
-	session, err := cl.CreateSession()
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", host, err)
-	}
-	defer session.Close()
-	var errs []error
-	for _, ks := range keyspaces {
-		if err := session.Query("DROP KEYSPACE IF EXISTS " + ks).Exec(); err != nil {
-			errs = append(errs, fmt.Errorf("drop keyspace %s: %w", ks, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // workload runs senders and consumers against a test cluster and records

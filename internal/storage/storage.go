@@ -260,6 +260,12 @@ type Lease struct {
 // Released reports whether the holder gave the lease up.
 func (l Lease) Released() bool { return l.ExpiresAt.IsZero() }
 
+// Free reports whether a new holder may take the lease at now: it was
+// released, or it expired before now-settle.
+func (l Lease) Free(now time.Time, settle time.Duration) bool {
+	return l.Released() || l.ExpiresAt.Before(now.Add(-settle))
+}
+
 // LeaseHeldError is returned by AcquireLease when another holder still has
 // the lease.
 type LeaseHeldError struct {

@@ -81,7 +81,7 @@ func placeCassandra(tb testing.TB, now func() time.Time) func() (storage.Store, 
 		Now:            now,
 	}
 	tb.Cleanup(func() {
-		if err := dropKeyspaces(host, cfg.Keyspace, cfg.RegionKeyspace); err != nil {
+		if err := DropKeyspaces(host, cfg.Keyspace, cfg.RegionKeyspace); err != nil {
 			tb.Errorf("drop test keyspaces: %v", err)
 		}
 	})
@@ -96,9 +96,9 @@ func placeCassandra(tb testing.TB, now func() time.Time) func() (storage.Store, 
 	}
 }
 
-// dropKeyspaces removes keyspaces with a session of its own, because the
+// DropKeyspaces removes keyspaces with a session of its own, because the
 // test's stores are closed by then.
-func dropKeyspaces(host string, keyspaces ...string) error {
+func DropKeyspaces(host string, keyspaces ...string) error {
 	cluster := gocql.NewCluster(host)
 	cluster.ConnectTimeout = 10 * time.Second
 	cluster.Timeout = time.Minute

@@ -55,7 +55,7 @@ func (s *Store) AcquireLease(ctx context.Context, queue, owner string, now time.
 			stmt, args = s.stmt.insertLease, []any{queue, owner, next.Epoch, expires}
 		case err != nil:
 			return storage.Lease{}, fmt.Errorf("%s: %w", op, err)
-		case !leaseFree(current, now, settle):
+		case !current.Free(now, settle):
 			return storage.Lease{}, &storage.LeaseHeldError{Lease: current}
 		default:
 			next.Epoch = current.Epoch + 1
@@ -237,12 +237,6 @@ func checkLeaseRequest(queue, owner string, ttl time.Duration) error {
 		return fmt.Errorf("lease duration %v is not positive", ttl)
 	}
 	return nil
-}
-
-// leaseFree reports whether a new holder may take l at now: l was released,
-// or it expired before now-settle.
-func leaseFree(l storage.Lease, now time.Time, settle time.Duration) bool {
-	return l.Released() || l.ExpiresAt.Before(now.Add(-settle))
 }
 
 // leaseExpiry returns now+ttl in milliseconds since the Unix epoch. It
