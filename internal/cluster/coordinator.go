@@ -74,6 +74,11 @@ type Coordinator struct {
 	// goroutine uses them.
 	storageOK   time.Time
 	storageDown bool
+	// strangers maps a queue whose lease a node outside this node's view
+	// of the cluster keeps renewing to when that was first seen, and
+	// warned to when it was last logged. Only Run's goroutine uses them.
+	strangers map[string]time.Time
+	warned    map[string]time.Time
 
 	mu   sync.Mutex
 	held map[string]storage.Lease
@@ -114,6 +119,9 @@ func NewCoordinator(engine *queue.Engine, store storage.Store, members Members, 
 		log:     cfg.Logger.With(slog.String("component", "cluster")),
 		wake:    make(chan struct{}, 1),
 		held:    make(map[string]storage.Lease),
+
+		strangers: make(map[string]time.Time),
+		warned:    make(map[string]time.Time),
 	}, nil
 }
 
@@ -214,6 +222,31 @@ func (c *Coordinator) reconcile(ctx context.Context) {
 	}
 }
 
+// checkStranger warns, at most once a minute per queue, when a node that
+// is not a live member in this node's view has kept a queue's lease for two
+// lease terms: the two nodes are in different clusters over the same
+// keyspaces, usually because a node started without seeds of the others.
+func (c *Coordinator) checkStranger(queue string, l storage.Lease) {
+	now := c.cfg.Clock.Now()
+	for _, m := range c.members.Live() {
+		if m.Name == l.Owner {
+			delete(c.strangers, queue)
+			return
+		}
+	}
+	first, ok := c.strangers[queue]
+	if !ok {
+		c.strangers[queue] = now
+		return
+	}
+	if now.Sub(first) < 2*c.cfg.LeaseTTL || now.Sub(c.warned[queue]) < time.Minute {
+		return
+	}
+	c.warned[queue] = now
+	c.log.Warn("a node this node does not see keeps the lease of a queue; give every node the others in cluster-seeds so that they form one cluster",
+		slog.String("queue", queue), slog.String("holder", l.Owner))
+}
+
 // storageDownAfter is how long storage must fail before a node reports to the
 // others that it cannot reach it, as a fraction of the lease TTL: long enough to
 // ride out a slow request, and well before the node's leases expire.
@@ -258,6 +291,7 @@ func (c *Coordinator) acquire(ctx context.Context, queue string) {
 	case errors.As(err, &held):
 		c.log.Debug("waiting for the lease of a queue", slog.String("queue", queue),
 			slog.String("holder", held.Lease.Owner), slog.Time("expires", held.Lease.ExpiresAt))
+		c.checkStranger(queue, held.Lease)
 		// Try again the moment the lease may be taken, instead of up to an
 		// interval later.
 		at := held.Lease.ExpiresAt.Add(c.cfg.Settle + time.Millisecond)
@@ -271,6 +305,7 @@ func (c *Coordinator) acquire(ctx context.Context, queue string) {
 		}
 		return
 	}
+	delete(c.strangers, queue)
 	c.mu.Lock()
 	c.held[queue] = lease
 	c.mu.Unlock()

@@ -105,6 +105,11 @@ type MembershipConfig struct {
 	APIAddr string
 	// Profile is ProfileLAN (the default when empty) or ProfileLocal.
 	Profile string
+	// Label names the cluster. memberlist puts it on every packet and drops
+	// packets of another label, so nodes of different clusters never see
+	// each other even when one is given the other's address as a seed. At
+	// most 255 bytes.
+	Label string
 	// Logger receives membership events, and memberlist's own logs:
 	// its warnings and errors at warn level, everything else at debug
 	// level. Default slog.Default().
@@ -235,6 +240,7 @@ func (m *Membership) memberlistConfig(addrs configAddrs) *memberlist.Config {
 		mc.AdvertisePort = int(addrs.advertise.Port())
 	}
 	mc.DeadNodeReclaimTime = deadNodeReclaimTime
+	mc.Label = m.cfg.Label
 
 	mc.Delegate = metaDelegate{m}
 	mc.Events = eventDelegate{m}
@@ -669,7 +675,7 @@ func (d mergeDelegate) NotifyMerge(peers []*memberlist.Node) error {
 			d.m.listed.Store(true)
 			return nil
 		}
-		return fmt.Errorf("the cluster lists node name %q at %s, alive or suspect: it accepts this node at %s once that address is declared dead",
+		return fmt.Errorf("the cluster lists node name %q at %s, alive or suspect: it accepts this node at %s once that address is declared dead; if the other node is still running, give this one another --cluster-node-name",
 			self.Name, peer.Address(), self.Addr)
 	}
 	return nil
@@ -761,6 +767,9 @@ func (c *MembershipConfig) validate() (configAddrs, error) {
 	var errs []error
 	if err := validateNodeName(c.NodeName); err != nil {
 		errs = append(errs, err)
+	}
+	if len(c.Label) > 255 {
+		errs = append(errs, fmt.Errorf("cluster label of %d bytes is over memberlist's limit of 255: use shorter keyspace names", len(c.Label)))
 	}
 
 	var err error

@@ -239,6 +239,51 @@ func TestMembershipJoinUnreachableSeed(t *testing.T) {
 	}
 }
 
+// Nodes of clusters with different labels, such as nodes on different
+// keyspaces, never join each other.
+func TestMembershipLabelSeparatesClusters(t *testing.T) {
+	a := newLabeledNode(t, "a", "qakka/one")
+	b := newLabeledNode(t, "b", "qakka/two", a.LocalAddr())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := b.Join(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Join() across labels = %v, want context.DeadlineExceeded", err)
+	}
+	if got := names(a.Live()); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Live() of a = %v, want [a]", got)
+	}
+	if got := names(b.Live()); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("Live() of b = %v, want [b]", got)
+	}
+
+	same := newLabeledNode(t, "c", "qakka/one", a.LocalAddr())
+	ctx2, cancel2 := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel2()
+	if err := same.Join(ctx2); err != nil {
+		t.Fatalf("Join() within a label: %v", err)
+	}
+	waitForLive(t, a, "a", "c")
+}
+
+func newLabeledNode(t *testing.T, name, label string, seeds ...string) *Membership {
+	t.Helper()
+	m, err := NewMembership(MembershipConfig{
+		NodeName: name,
+		Bind:     "127.0.0.1:0",
+		Seeds:    seeds,
+		APIAddr:  apiAddrOf(name),
+		Profile:  ProfileLocal,
+		Label:    label,
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
 func TestMembershipJoinStoppedByShutdown(t *testing.T) {
 	logs := &syncBuffer{}
 	m := newNodeWithLogs(t, "lonely", logs, closedAddr(t))

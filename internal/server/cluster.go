@@ -17,6 +17,10 @@ import (
 	"github.com/qakka/qakka/internal/storage"
 )
 
+// minSafeSettle is Cassandra's default write_request_timeout. A shorter
+// settle time is only safe on nodes configured with a shorter one.
+const minSafeSettle = 2 * time.Second
+
 // leaveTimeout bounds how long a stopping node waits for its leave message
 // to spread.
 const leaveTimeout = 2 * time.Second
@@ -43,6 +47,14 @@ type clusterNode struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+}
+
+// clusterLabel names the cluster in gossip: the nodes of one cluster share
+// the keyspace of their queue entries, so a node given the address of a
+// node that uses other keyspaces does not join its cluster.
+func (s *Server) clusterLabel() string {
+	c := s.cfg.Storage.Cassandra.WithDefaults()
+	return "qakka/" + c.Keyspace + "/" + c.RegionKeyspace
 }
 
 // nodeName returns the configured node name, or the gossip address.
@@ -90,12 +102,17 @@ func (s *Server) newClusterNode(engine *queue.Engine, store storage.Store, apiAd
 		Seeds:     c.Seeds,
 		APIAddr:   apiURL,
 		Profile:   c.Profile,
+		Label:     s.clusterLabel(),
 		Logger:    s.base,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start cluster gossip: %w", err)
 	}
 	s.gossipAddr = members.LocalAddr()
+	if c.LeaseSettle < minSafeSettle {
+		s.log.Warn("cluster-lease-settle is shorter than Cassandra's default write timeout; a write of a node that lost a queue may land after the next owner read the queue",
+			slog.Duration("cluster_lease_settle", c.LeaseSettle), slog.Duration("cassandra_write_request_timeout", minSafeSettle))
+	}
 	coord, err := cluster.NewCoordinator(engine, store, members, cluster.CoordinatorConfig{
 		LeaseTTL: c.LeaseTTL,
 		Settle:   c.LeaseSettle,
