@@ -328,7 +328,7 @@ func (m *Membership) joinOnce(ctx context.Context) (bool, error) {
 	m.listed.Store(false)
 	contacted, err := m.list.Join(addrs)
 	if contacted == 0 {
-		return false, errors.Join(resolveErr, err)
+		return false, errors.Join(resolveErr, oneLine(err))
 	}
 	if !m.listed.Load() {
 		return false, errNotListed
@@ -541,6 +541,16 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	m.pause(deadline, leaveGossipRounds*m.gossipInterval)
 	m.logger.Info("cluster left", "node", m.cfg.NodeName)
 	return nil
+}
+
+// oneLine returns err with memberlist's multi-line list of errors folded
+// into one line, so that a log record stays on one line.
+func oneLine(err error) error {
+	if err == nil {
+		return nil
+	}
+	fields := strings.Fields(err.Error())
+	return errors.New(strings.Join(fields, " "))
 }
 
 // leaveGossipRounds is how many gossip intervals Leave waits after each of
