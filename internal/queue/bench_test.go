@@ -9,6 +9,7 @@ import (
 
 	"github.com/qakka/qakka/internal/clock"
 	"github.com/qakka/qakka/internal/queue"
+	"github.com/qakka/qakka/internal/storage"
 	"github.com/qakka/qakka/internal/storage/backendtest"
 )
 
@@ -127,5 +128,66 @@ func fill(b *testing.B, e *queue.Engine, q string, n int) {
 		if _, err := e.Send(context.Background(), q, batch); err != nil {
 			b.Fatalf("fill queue: %v", err)
 		}
+	}
+}
+
+// benchClusterEngine starts a cluster node's engine on a fresh store of
+// backend be, with one queue. With serve, the engine holds the queue's lease
+// and serves it, so every commit is fenced; without, it stores sends as
+// incoming entries for an owner that is not running.
+func benchClusterEngine(b *testing.B, be backend, serve bool) (*queue.Engine, string) {
+	b.Helper()
+	st, err := be.Place(b, time.Now)()
+	if err != nil {
+		b.Fatalf("open store: %v", err)
+	}
+	e, err := queue.New(st, queue.Options{Node: "bench-node", Clock: clock.Real{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatalf("new engine: %v", err)
+	}
+	ctx := context.Background()
+	if err := e.Start(ctx); err != nil {
+		b.Fatalf("start engine: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = e.Close()
+		_ = st.Close()
+	})
+	const name = "bench"
+	if _, _, err := e.CreateQueue(ctx, queue.Config{Name: name}); err != nil {
+		b.Fatalf("create queue: %v", err)
+	}
+	if serve {
+		lease, err := st.(storage.LeaseStore).AcquireLease(ctx, name, "bench-node", time.Now(), time.Hour, time.Second)
+		if err != nil {
+			b.Fatalf("acquire lease: %v", err)
+		}
+		if err := e.Serve(ctx, lease); err != nil {
+			b.Fatalf("serve: %v", err)
+		}
+	}
+	return e, name
+}
+
+// BenchmarkSendCluster sends one message per operation from one goroutine
+// on a cluster node: as the queue's owner, whose commits are fenced by its
+// lease, and as another node, which stores incoming entries.
+func BenchmarkSendCluster(b *testing.B) {
+	for _, role := range []struct {
+		name  string
+		serve bool
+	}{{"owner", true}, {"other", false}} {
+		b.Run(role.name, func(b *testing.B) {
+			forEachBackendBench(b, func(b *testing.B, be backend) {
+				e, q := benchClusterEngine(b, be, role.serve)
+				ctx := context.Background()
+				msg := []queue.SendRequest{{ContentType: "application/json", Data: benchPayload}}
+				for b.Loop() {
+					if _, err := e.Send(ctx, q, msg); err != nil {
+						b.Fatalf("send: %v", err)
+					}
+				}
+			})
+		})
 	}
 }
