@@ -418,6 +418,17 @@ func TestRunStartErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "pebble"},
+		{"no cassandra node", func(c *config.Config) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			c.Storage.Backend = config.BackendCassandra
+			c.Storage.Cassandra.Hosts = []string{addr}
+			c.Storage.Cassandra.ConnectTimeout = 2 * time.Second
+		}, "no Cassandra node accepts connections at"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"syscall"
 
 	"github.com/qakka/qakka/internal/config"
@@ -41,6 +42,11 @@ func (s *Server) openStore(ctx context.Context) (storage.Store, error) {
 			cfg.Password = password
 		}
 		store, err := cassandrastore.Open(ctx, cfg)
+		// The driver keeps only the text of the dial error.
+		if err != nil && strings.Contains(err.Error(), "connection refused") {
+			return nil, fmt.Errorf("open cassandra store: no Cassandra node accepts connections at %s: start one, or set --cassandra-hosts to the address of a running node: %w",
+				strings.Join(cfg.Hosts, ","), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("open cassandra store: %w", err)
 		}
