@@ -284,10 +284,12 @@ func (e *Engine) UpdateQueue(ctx context.Context, cfg Config) (Config, error) {
 
 // Queue returns a queue's configuration.
 func (e *Engine) Queue(ctx context.Context, name string) (Config, error) {
-	if _, err := e.owner(name); err != nil && !errors.Is(err, ErrNotOwner) {
-		return Config{}, err
+	o, cfg, err := e.config(ctx, name)
+	if err != nil || o == nil {
+		// A queue served elsewhere was just read from storage.
+		return cfg, err
 	}
-	cfg, err := e.store.Queue(ctx, name)
+	cfg, err = e.store.Queue(ctx, name)
 	if err != nil {
 		return Config{}, e.storeError("read queue "+name, err)
 	}
@@ -357,19 +359,26 @@ func await[T any](ctx context.Context, r reply[T]) (T, error) {
 // config returns a queue's owner and configuration. In a cluster, for a queue
 // that another node serves, it returns a nil owner and the stored
 // configuration.
+// It reads storage once at most, so a send through a node that does not
+// serve the queue costs one read.
 func (e *Engine) config(ctx context.Context, name string) (*owner, Config, error) {
-	o, err := e.owner(name)
-	if errors.Is(err, ErrNotOwner) {
-		cfg, err := e.store.Queue(ctx, name)
-		if err != nil {
-			return nil, Config{}, e.storeError("read queue "+name, err)
-		}
-		return nil, cfg, nil
+	e.mu.RLock()
+	o, ok := e.owners[name]
+	closed := e.closed
+	e.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, Config{}, ErrClosed
+	case ok:
+		return o, *o.shared.Load(), nil
+	case !e.Clustered():
+		return nil, Config{}, ErrQueueNotFound
 	}
+	cfg, err := e.store.Queue(ctx, name)
 	if err != nil {
-		return nil, Config{}, err
+		return nil, Config{}, e.storeError("read queue "+name, err)
 	}
-	return o, *o.shared.Load(), nil
+	return nil, cfg, nil
 }
 
 // validateSend checks one message against the limits of the queue cfg.
@@ -631,7 +640,7 @@ func (e *Engine) PayloadOf(ctx context.Context, queue string, id uuid.UUID) (sto
 // Audit returns the events of a message, across every queue it passed
 // through, in time order.
 func (e *Engine) Audit(ctx context.Context, queue string, messageID uuid.UUID) ([]AuditEvent, error) {
-	if _, err := e.owner(queue); err != nil && !errors.Is(err, ErrNotOwner) {
+	if _, _, err := e.config(ctx, queue); err != nil {
 		return nil, err
 	}
 	evs, err := e.store.Audit(ctx, messageID)
