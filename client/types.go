@@ -350,7 +350,7 @@ type ClusterStatus struct {
 	Node string `json:"node"`
 	// Serving counts the queues whose lease this node holds.
 	Serving int `json:"serving"`
-	// Members lists every node this node knows of, by name.
+	// Members lists every node in this node's member list, by name.
 	Members []ClusterMember `json:"members"`
 }
 

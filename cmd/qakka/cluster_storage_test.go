@@ -170,9 +170,10 @@ func storageLossRun(t *testing.T, bin, cassandra string, fault storageLossFault)
 	sent[id] = payload
 	storageLossExpectUnavailable(t, "send through the victim during the cut",
 		api.do(victim, http.MethodPost, "/api/queues/"+busy+"/messages", "application/json", `{"n":5}`))
-	// The victim told the others it cannot reach Cassandra, so the healthy
-	// node takes its queues once their leases expired, and serves their
-	// state from storage: the delivery made before the cut is still inflight.
+	// The victim reported to the others that it cannot reach Cassandra, so
+	// the healthy node takes its queues once their leases expired. It serves
+	// their state from storage, where the delivery made before the cut is
+	// still inflight.
 	eventuallyStats := func() (bool, string) {
 		st := api.stats(healthy, busy)
 		want := int64(3 - probeDelivered)
@@ -348,7 +349,7 @@ func storageLossWaitServing(t *testing.T, api *storageLossClient, victim *server
 		took[q] = storageLossTookCount(victim, q)
 	}
 	// Stats through the victim succeed as soon as it forwards them, so
-	// the victim's own log tells when it serves a queue again.
+	// the victim's own log shows when it serves a queue again.
 	storageLossPoll(t, fmt.Sprintf("the victim to serve %v again", queues), storageLossRecoveryBound, func() (bool, string) {
 		for _, q := range queues {
 			if !storageLossServes(victim, q) {

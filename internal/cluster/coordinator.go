@@ -69,9 +69,9 @@ type Coordinator struct {
 	// taken, when it is sooner than the next regular check. Only Run's
 	// goroutine uses it.
 	retryAt time.Time
-	// storageOK is when storage last answered, and storageDown whether
-	// the node has reported to the others that it cannot reach storage. Only Run's
-	// goroutine uses them.
+	// storageOK is when storage last responded, and storageDown whether
+	// the node has reported to the others that it cannot reach storage.
+	// Only Run's goroutine uses them.
 	storageOK   time.Time
 	storageDown bool
 	// strangers maps a queue whose lease a node outside this node's view
@@ -224,7 +224,7 @@ func (c *Coordinator) reconcile(ctx context.Context) {
 
 // checkStranger warns, at most once a minute per queue, when a node that
 // is not a live member in this node's view has kept a queue's lease for two
-// lease terms: the two nodes are in different clusters over the same
+// lease terms. The two nodes are then in different clusters over the same
 // keyspaces, usually because a node started without seeds of the others.
 func (c *Coordinator) checkStranger(queue string, l storage.Lease) {
 	now := c.cfg.Clock.Now()
@@ -237,6 +237,7 @@ func (c *Coordinator) checkStranger(queue string, l storage.Lease) {
 	first, ok := c.strangers[queue]
 	if !ok {
 		c.strangers[queue] = now
+		delete(c.warned, queue)
 		return
 	}
 	if now.Sub(first) < 2*c.cfg.LeaseTTL || now.Sub(c.warned[queue]) < time.Minute {
@@ -247,18 +248,15 @@ func (c *Coordinator) checkStranger(queue string, l storage.Lease) {
 		slog.String("queue", queue), slog.String("holder", l.Owner))
 }
 
-// storageDownAfter is how long storage must fail before a node reports to the
-// others that it cannot reach it, as a fraction of the lease TTL: long enough to
-// ride out a slow request, and well before the node's leases expire.
-const storageDownAfter = 2
-
 // storageFailed records a failed storage request. Once storage has failed for
 // half a lease TTL, the node reports it to the others, so that they take its queues
 // once its leases expire instead of leaving them unserved.
 func (c *Coordinator) storageFailed() {
 	reporter, ok := c.members.(storageReporter)
 	now := c.cfg.Clock.Now()
-	if !ok || c.storageDown || now.Sub(c.storageOK) < c.cfg.LeaseTTL/storageDownAfter {
+	// Half a TTL rides out a slow request and still comes well before the
+	// node's leases expire.
+	if !ok || c.storageDown || now.Sub(c.storageOK) < c.cfg.LeaseTTL/2 {
 		return
 	}
 	c.storageDown = true

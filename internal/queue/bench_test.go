@@ -133,7 +133,7 @@ func fill(b *testing.B, e *queue.Engine, q string, n int) {
 
 // benchClusterEngine starts a cluster node's engine on a fresh store of
 // backend be, with one queue. With serve, the engine holds the queue's lease
-// and serves it, so every commit is fenced; without, it stores sends as
+// and serves it, so every commit is fenced. Without serve, it stores sends as
 // incoming entries for an owner that is not running.
 func benchClusterEngine(b *testing.B, be backend, serve bool) (*queue.Engine, string) {
 	b.Helper()

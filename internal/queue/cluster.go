@@ -15,7 +15,7 @@ import (
 
 // In a cluster the engine of each node serves only the queues whose lease it
 // holds (Serve). A send to any other queue is stored by the receiving node as
-// an incoming entry in the node's own shard of the queue's incoming state; the
+// an incoming entry in the node's own shard of the queue's incoming state. The
 // owner adopts incoming entries into the queue when it is notified of them, on
 // taking the queue over, and every inboxSweepInterval.
 
@@ -457,10 +457,9 @@ func (m *mover) moveRemote(ctx context.Context, src *owner, mv move, payload sto
 	return nil
 }
 
-// commitContext bounds a fenced commit by the lease's expiry: no write of a
-// commit is sent after the lease it passed its fence with has expired, so
-// every write lands before a new owner, which waits the settle time past the
-// expiry, reads the queue.
+// commitContext bounds a fenced commit by the lease's expiry, so no write of
+// a commit is sent after its lease has expired. A new owner waits the settle
+// time past the expiry before it reads the queue, so every write lands first.
 func (o *owner) commitContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	l := o.lease.Load()
 	if l == nil {

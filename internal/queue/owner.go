@@ -82,7 +82,7 @@ type owner struct {
 
 	// fenced is set when a commit found the queue's lease taken or expired.
 	fenced bool
-	// inboxWork holds the incoming shards to read, inboxAll asks for a list
+	// inboxWork holds the incoming shards to read, inboxAll requests a list
 	// of every incoming shard, and inboxCursor is where each shard's next
 	// read starts within one sweep.
 	inboxWork   map[uint64]bool

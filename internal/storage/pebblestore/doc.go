@@ -59,7 +59,7 @@
 // fsynced. Pebble groups the WAL syncs of concurrent commits, so many queues
 // committing at once share fsyncs. The WAL is never disabled. Memtable
 // flushes and compactions write and fsync sstables and the manifest in the
-// background; a crash at any point loses no committed batch, because opening
+// background. A crash at any point loses no committed batch, because opening
 // the store replays the WAL.
 //
 // Per-entry deletions are point tombstones. Pebble v2 compacts key ranges that
