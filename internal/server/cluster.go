@@ -199,12 +199,17 @@ func (n *clusterNode) stop() {
 		if n.cancel != nil {
 			n.cancel()
 		}
-		n.wg.Wait()
-		n.forwarder.Close()
-		n.sqsForwarder.Close()
+		// Shutdown also ends a join that keeps retrying unreachable seeds,
+		// which the wait below would otherwise wait for. The queues are
+		// handed over without gossip.
+		// NOTE: a dial to a seed already under way still takes up to
+		// memberlist's TCP timeout (10 s with the lan profile).
 		if err := n.members.Shutdown(); err != nil {
 			n.log.Warn("stopping gossip failed", slog.Any("error", err))
 		}
+		n.wg.Wait()
+		n.forwarder.Close()
+		n.sqsForwarder.Close()
 	})
 }
 
