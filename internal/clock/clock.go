@@ -20,6 +20,10 @@ type Timer interface {
 	// Reset arms the timer to fire after d, replacing any earlier deadline.
 	// A tick already waiting on C is drained first.
 	Reset(d time.Duration)
+	// ResetAt arms the timer to fire when the clock reaches deadline. Unlike
+	// Reset with a computed duration, the deadline cannot drift if the clock
+	// moves between reading it and arming the timer.
+	ResetAt(deadline time.Time)
 	Stop()
 }
 
@@ -44,6 +48,8 @@ func (r realTimer) Reset(d time.Duration) {
 	// Since Go 1.23 Reset discards a tick that has not been received.
 	r.t.Reset(d)
 }
+
+func (r realTimer) ResetAt(deadline time.Time) { r.t.Reset(time.Until(deadline)) }
 
 func (r realTimer) Stop() { r.t.Stop() }
 
@@ -101,16 +107,19 @@ type fakeTimer struct {
 func (t *fakeTimer) C() <-chan time.Time { return t.c }
 
 func (t *fakeTimer) Reset(d time.Duration) {
-	now := t.clock.Now()
+	t.ResetAt(t.clock.Now().Add(d))
+}
+
+func (t *fakeTimer) ResetAt(deadline time.Time) {
 	t.mu.Lock()
 	select {
 	case <-t.c:
 	default:
 	}
 	t.armed = true
-	t.due = now.Add(d)
+	t.due = deadline
 	t.mu.Unlock()
-	t.fireIfDue(now)
+	t.fireIfDue(t.clock.Now())
 }
 
 func (t *fakeTimer) Stop() {

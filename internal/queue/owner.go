@@ -728,7 +728,7 @@ func (o *owner) armTimer() {
 		o.timer.Stop()
 		return
 	}
-	o.timer.Reset(max(next.Sub(o.e.clock.Now()), 0))
+	o.timer.ResetAt(next)
 }
 
 // updateShards keeps the shard list in the metadata current and retires
