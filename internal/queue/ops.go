@@ -384,7 +384,10 @@ func (p *statsOp) stage(o *owner, t *txn) {
 	if len(o.buffer) > 0 {
 		s.OldestAvailableAge = max(o.e.clock.Now().Sub(o.buffer[0].CreatedAt), 0)
 	}
-	p.reply.send(s, nil)
+	// The counts include this round's staged changes, so the reply waits for
+	// the commit. A caller that sees an expiry counted then finds its audit
+	// event in storage.
+	t.then(func(err error) { p.reply.send(s, err) })
 }
 
 // configOp replaces the owner's copy of the queue configuration.
