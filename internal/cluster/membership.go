@@ -176,6 +176,9 @@ type Membership struct {
 type trackedMember struct {
 	Member
 	changed time.Time
+	// leaving is set by the member's leave notice, and cleared when the
+	// member joins again.
+	leaving bool
 }
 
 // NewMembership validates cfg and starts listening for gossip on cfg.Bind.
@@ -501,9 +504,9 @@ func (m *Membership) Changes() <-chan struct{} {
 	return m.changes
 }
 
-// Leave broadcasts that this node is leaving, so that the other members
-// list it as left rather than dead, and waits up to timeout for the
-// broadcast to go out. The node still responds to gossip until Shutdown,
+// Leave announces that this node is leaving, by gossip and by a notice to
+// each member, so that the other members list it as left rather than dead.
+// It waits up to timeout for the messages to go out. The node still responds to gossip until Shutdown,
 // which should follow. Calling Leave again does nothing.
 func (m *Membership) Leave(timeout time.Duration) error {
 	if timeout <= 0 {
@@ -529,6 +532,10 @@ func (m *Membership) Leave(timeout time.Duration) error {
 		m.logger.Warn("cluster leave: metadata update timed out",
 			"node", m.cfg.NodeName, "timeout", timeout/2, "err", err)
 	}
+	// Gossip passes the update to a few random members only, so a member
+	// can miss it. The notice reaches every member that accepts a TCP
+	// connection.
+	m.sendLeaveNotices(deadline)
 	// UpdateNode returns once the update is queued for a few gossip
 	// rounds, not once it arrived. Without a pause, the leave can reach a
 	// member first, which then records a failure.
@@ -551,6 +558,36 @@ func oneLine(err error) error {
 	}
 	fields := strings.Fields(err.Error())
 	return errors.New(strings.Join(fields, " "))
+}
+
+// sendLeaveNotices sends every other member a notice over TCP that this
+// node is leaving, and waits for the sends until deadline. A send that is still
+// dialing then ends by itself within memberlist's TCP timeout.
+func (m *Membership) sendLeaveNotices(deadline time.Time) {
+	msg := encodeNotice(memberNotice{Leaving: m.cfg.NodeName})
+	var wg sync.WaitGroup
+	for _, node := range m.list.Members() {
+		if node.Name == m.cfg.NodeName {
+			continue
+		}
+		wg.Go(func() {
+			if err := m.list.SendReliable(node, msg); err != nil {
+				m.logger.Warn("cluster leave notice failed; the member may list this node as dead",
+					"node", m.cfg.NodeName, "member", node.Name, "err", oneLine(err))
+			}
+		})
+	}
+	sent := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(sent)
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-sent:
+	case <-timer.C:
+	}
 }
 
 // leaveGossipRounds is how many gossip intervals Leave waits after each of
@@ -612,29 +649,60 @@ func (m *Membership) update(node *memberlist.Node, alive bool) {
 		Self:        node.Name == m.cfg.NodeName,
 		StorageDown: meta.StorageDown,
 	}
-	if !alive {
-		// memberlist v0.7.0 never sets Node.State, so the leaving flag in
-		// the metadata distinguishes a leave from a failure. This node only
-		// stops being alive by leaving.
-		member.State = StateDead
-		if meta.Leaving || member.Self {
-			member.State = StateLeft
-		}
-	}
 
 	m.mu.Lock()
 	old, known := m.members[node.Name]
+	// A member that joins again after a leave is not leaving any more.
+	leaving := known && old.leaving && !(alive && old.State != StateAlive)
+	if !alive {
+		// memberlist v0.7.0 never sets Node.State, so the leave notice and
+		// the leaving flag in the metadata distinguish a leave from a
+		// failure. This node only stops being alive by leaving.
+		member.State = StateDead
+		if leaving || meta.Leaving || member.Self {
+			member.State = StateLeft
+		}
+	}
 	changed := time.Now()
 	if known && old.State == member.State {
 		changed = old.changed
 	}
-	m.members[node.Name] = trackedMember{Member: member, changed: changed}
+	m.members[node.Name] = trackedMember{Member: member, changed: changed, leaving: leaving}
 	m.mu.Unlock()
 
 	m.logChange(old.Member, known, member)
 	select {
 	case m.changes <- struct{}{}:
 	default:
+	}
+}
+
+// noteLeaving records a member's leave notice. A member that was already
+// declared dead, because the leave arrived before the notice, is relabeled
+// as left.
+func (m *Membership) noteLeaving(name string) {
+	m.mu.Lock()
+	tm, known := m.members[name]
+	if !known {
+		m.mu.Unlock()
+		return
+	}
+	old := tm.Member
+	tm.leaving = true
+	relabel := tm.State == StateDead
+	if relabel {
+		tm.State = StateLeft
+		tm.changed = time.Now()
+	}
+	m.members[name] = tm
+	m.mu.Unlock()
+
+	if relabel {
+		m.logChange(old, true, tm.Member)
+		select {
+		case m.changes <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -718,9 +786,23 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	return meta, nil
 }
 
-// metaDelegate gives memberlist this node's metadata. Its other methods
-// do nothing, because the cluster sends no messages of its own over
-// gossip.
+// memberNotice is a message that a node sends to other members directly, in
+// JSON. Decoding ignores unknown fields, so later versions may add fields.
+type memberNotice struct {
+	// Leaving names a node that is about to leave the cluster.
+	Leaving string `json:"leaving,omitempty"`
+}
+
+func encodeNotice(n memberNotice) []byte {
+	b, err := json.Marshal(n)
+	if err != nil {
+		panic(fmt.Sprintf("encode cluster notice: %v", err)) // a struct of a string always encodes
+	}
+	return b
+}
+
+// metaDelegate gives memberlist this node's metadata and receives leave
+// notices. The cluster gossips no messages of its own.
 type metaDelegate struct{ m *Membership }
 
 // NodeMeta returns the metadata, which validate checked against
@@ -734,7 +816,18 @@ func (d metaDelegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (metaDelegate) NotifyMsg([]byte)                {}
+// NotifyMsg receives a notice that another member sent with SendReliable.
+func (d metaDelegate) NotifyMsg(b []byte) {
+	var n memberNotice
+	if err := json.Unmarshal(b, &n); err != nil {
+		d.m.logger.Warn("invalid cluster notice ignored", "node", d.m.cfg.NodeName, "notice", string(b), "err", err)
+		return
+	}
+	if n.Leaving != "" && n.Leaving != d.m.cfg.NodeName {
+		d.m.noteLeaving(n.Leaving)
+	}
+}
+
 func (metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (metaDelegate) LocalState(bool) []byte          { return nil }
 func (metaDelegate) MergeRemoteState([]byte, bool)   {}

@@ -134,6 +134,65 @@ func TestMembershipLeave(t *testing.T) {
 	}
 }
 
+// TestMembershipLeaveNotice stops c after its leave notice alone, so a and b
+// detect a failure yet must list c as left. After c rejoins and crashes,
+// they must list it as dead.
+func TestMembershipLeaveNotice(t *testing.T) {
+	a := startNode(t, "a")
+	b := startNode(t, "b", a.LocalAddr())
+	c := startNode(t, "c", a.LocalAddr())
+	for _, node := range []*Membership{a, b, c} {
+		waitForLive(t, node, "a", "b", "c")
+	}
+
+	c.sendLeaveNotices(time.Now().Add(waitTimeout))
+	if err := c.Shutdown(); err != nil {
+		t.Fatalf("c.Shutdown: %v", err)
+	}
+	for _, node := range []*Membership{a, b} {
+		waitForLive(t, node, "a", "b")
+		checkState(t, node, "c", StateLeft)
+	}
+
+	restarted := startNode(t, "c", a.LocalAddr())
+	for _, node := range []*Membership{a, b} {
+		waitForLive(t, node, "a", "b", "c")
+	}
+	if err := restarted.Shutdown(); err != nil {
+		t.Fatalf("restarted c.Shutdown: %v", err)
+	}
+	for _, node := range []*Membership{a, b} {
+		waitForLive(t, node, "a", "b")
+		checkState(t, node, "c", StateDead)
+	}
+}
+
+// TestMembershipLeaveNoticeAfterFailure covers a notice that arrives after
+// the member was declared dead: the member is relabeled as left.
+func TestMembershipLeaveNoticeAfterFailure(t *testing.T) {
+	a := startNode(t, "a")
+	c := startNode(t, "c", a.LocalAddr())
+	waitForLive(t, a, "a", "c")
+	if err := c.Shutdown(); err != nil {
+		t.Fatalf("c.Shutdown: %v", err)
+	}
+	waitForLive(t, a, "a")
+	checkState(t, a, "c", StateDead)
+
+	metaDelegate{a}.NotifyMsg(encodeNotice(memberNotice{Leaving: "c"}))
+	checkState(t, a, "c", StateLeft)
+
+	// Notices about unknown members, about this node, and invalid ones
+	// change nothing.
+	metaDelegate{a}.NotifyMsg(encodeNotice(memberNotice{Leaving: "x"}))
+	metaDelegate{a}.NotifyMsg(encodeNotice(memberNotice{Leaving: "a"}))
+	metaDelegate{a}.NotifyMsg([]byte("not json"))
+	if _, ok := findMember(a.Members(), "x"); ok {
+		t.Error("a notice about an unknown member added it")
+	}
+	checkState(t, a, "a", StateAlive)
+}
+
 func TestMembershipCrash(t *testing.T) {
 	a := startNode(t, "a")
 	b := startNode(t, "b", a.LocalAddr())
