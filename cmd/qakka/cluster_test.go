@@ -33,7 +33,7 @@ const (
 	stopTimeout = time.Minute
 	// failoverBound is the longest a queue of a killed node may stay
 	// unserved with the default timing. memberlist's LAN failure detection
-	// runs while the 5 s lease expires, and the 2 s settle time follows.
+	// runs while the 5 s lease expires, and the 3 s settle time follows.
 	// On one machine the total is about 8 s.
 	failoverBound = 30 * time.Second
 )
