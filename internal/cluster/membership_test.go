@@ -146,24 +146,30 @@ func TestMembershipLeaveNotice(t *testing.T) {
 	}
 
 	c.sendLeaveNotices(time.Now().Add(waitTimeout))
-	if err := c.Shutdown(); err != nil {
-		t.Fatalf("c.Shutdown: %v", err)
-	}
-	for _, node := range []*Membership{a, b} {
-		waitForLive(t, node, "a", "b")
-		checkState(t, node, "c", StateLeft)
-	}
+	shutdownAndCheck(t, c, StateLeft, a, b)
 
 	restarted := startNode(t, "c", a.LocalAddr())
 	for _, node := range []*Membership{a, b} {
 		waitForLive(t, node, "a", "b", "c")
 	}
-	if err := restarted.Shutdown(); err != nil {
-		t.Fatalf("restarted c.Shutdown: %v", err)
+	shutdownAndCheck(t, restarted, StateDead, a, b)
+}
+
+// shutdownAndCheck shuts node down without a leave, waits until each of
+// others lists only the others as live, and checks that each lists node as
+// want.
+func shutdownAndCheck(t *testing.T, node *Membership, want string, others ...*Membership) {
+	t.Helper()
+	if err := node.Shutdown(); err != nil {
+		t.Fatalf("%s.Shutdown: %v", node.LocalName(), err)
 	}
-	for _, node := range []*Membership{a, b} {
-		waitForLive(t, node, "a", "b")
-		checkState(t, node, "c", StateDead)
+	var live []string
+	for _, other := range others {
+		live = append(live, other.LocalName())
+	}
+	for _, other := range others {
+		waitForLive(t, other, live...)
+		checkState(t, other, node.LocalName(), want)
 	}
 }
 
