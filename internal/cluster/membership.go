@@ -506,8 +506,9 @@ func (m *Membership) Changes() <-chan struct{} {
 
 // Leave announces that this node is leaving, by gossip and by a notice to
 // each member, so that the other members list it as left rather than dead.
-// It waits up to timeout for the messages to go out. The node still responds to gossip until Shutdown,
-// which should follow. Calling Leave again does nothing.
+// It waits up to timeout for the messages to go out. The node still
+// responds to gossip until Shutdown, which should follow. Calling Leave
+// again does nothing.
 func (m *Membership) Leave(timeout time.Duration) error {
 	if timeout <= 0 {
 		return fmt.Errorf("invalid cluster leave timeout %s: use a positive duration such as 5s", timeout)
@@ -534,8 +535,9 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	}
 	// Gossip passes the update to a few random members only, so a member
 	// can miss it. The notice reaches every member that accepts a TCP
-	// connection.
-	m.sendLeaveNotices(deadline)
+	// connection. A member that does not answer may take a quarter of the
+	// timeout, and the leave message the rest.
+	m.sendLeaveNotices(time.Now().Add(min(time.Until(deadline), timeout/4)))
 	// UpdateNode returns once the update is queued for a few gossip
 	// rounds, not once it arrived. Without a pause, the leave can reach a
 	// member first, which then records a failure.
@@ -561,8 +563,8 @@ func oneLine(err error) error {
 }
 
 // sendLeaveNotices sends every other member a notice over TCP that this
-// node is leaving, and waits for the sends until deadline. A send that is still
-// dialing then ends by itself within memberlist's TCP timeout.
+// node is leaving, and waits for the sends until deadline. A send that is
+// still dialing then ends by itself within memberlist's TCP timeout.
 func (m *Membership) sendLeaveNotices(deadline time.Time) {
 	msg := encodeNotice(memberNotice{Leaving: m.cfg.NodeName})
 	var wg sync.WaitGroup
