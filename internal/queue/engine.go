@@ -115,7 +115,11 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer e.wg.Done()
 		e.sweepAudit(e.ctx)
 	}()
-	e.log.Info("queues loaded", slog.Int("queues", len(cfgs)))
+	if e.Clustered() {
+		e.log.Info("engine started; queues are served as the cluster assigns them")
+	} else {
+		e.log.Info("queues loaded", slog.Int("queues", len(cfgs)))
+	}
 	return nil
 }
 
