@@ -248,7 +248,7 @@ func (m *Membership) memberlistConfig(addrs configAddrs) *memberlist.Config {
 	mc.Delegate = metaDelegate{m}
 	mc.Events = eventDelegate{m}
 	mc.Merge = mergeDelegate{m}
-	mc.Logger = log.New(logWriter{m.logger}, "", 0)
+	mc.Logger = log.New(logWriter{logger: m.logger, stopped: m.done}, "", 0)
 	return mc
 }
 
@@ -535,8 +535,8 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	}
 	// Gossip passes the update to a few random members only, so a member
 	// can miss it. The notice reaches every member that accepts a TCP
-	// connection. A member that does not answer may take a quarter of the
-	// timeout, and the leave message the rest.
+	// connection. The notices get at most a quarter of the timeout, so a
+	// member that does not respond leaves time for the leave message.
 	m.sendLeaveNotices(time.Now().Add(min(time.Until(deadline), timeout/4)))
 	// UpdateNode returns once the update is queued for a few gossip
 	// rounds, not once it arrived. Without a pause, the leave can reach a
@@ -837,13 +837,24 @@ func (metaDelegate) MergeRemoteState([]byte, bool)   {}
 // logWriter passes memberlist's log lines, such as "[WARN] memberlist:
 // ...", to slog: warnings and errors at warn level, the rest at debug
 // level.
-type logWriter struct{ logger *slog.Logger }
+type logWriter struct {
+	logger *slog.Logger
+	// stopped is closed when Shutdown starts. memberlist's probes still
+	// under way then fail on closed sockets, so their warnings are logged
+	// at debug level.
+	stopped <-chan struct{}
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
 	level := slog.LevelDebug
 	if strings.HasPrefix(line, "[WARN]") || strings.HasPrefix(line, "[ERR") {
 		level = slog.LevelWarn
+		select {
+		case <-w.stopped:
+			level = slog.LevelDebug
+		default:
+		}
 	}
 	ctx := context.Background()
 	if !w.logger.Enabled(ctx, level) {

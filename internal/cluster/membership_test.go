@@ -479,7 +479,7 @@ func TestMembershipBindInUse(t *testing.T) {
 
 func TestLogWriterLevels(t *testing.T) {
 	logs := &syncBuffer{}
-	w := logWriter{slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	w := logWriter{logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	lines := map[string]string{
 		"[DEBUG] memberlist: Stream connection from=127.0.0.1:1\n":        "level=DEBUG",
 		"[INFO] memberlist: Marking b as failed\n":                        "level=DEBUG",
@@ -499,6 +499,23 @@ func TestLogWriterLevels(t *testing.T) {
 		if strings.Contains(got, "memberlist:") || strings.Contains(got, "msg=\"[") {
 			t.Errorf("Write(%q) logged %q, want the message without its level and prefix", line, got)
 		}
+	}
+}
+
+func TestLogWriterAfterShutdown(t *testing.T) {
+	logs := &syncBuffer{}
+	stopped := make(chan struct{})
+	close(stopped)
+	w := logWriter{
+		logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		stopped: stopped,
+	}
+	line := "[WARN] memberlist: Failed to send indirect UDP ping: use of closed network connection\n"
+	if _, err := w.Write([]byte(line)); err != nil {
+		t.Fatalf("Write(%q): %v", line, err)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=DEBUG") {
+		t.Errorf("Write(%q) after shutdown logged %q, want level=DEBUG", line, got)
 	}
 }
 
