@@ -52,14 +52,8 @@ func waitForGoroutinesToExit() error {
 const waitTimeout = 60 * time.Second
 
 func TestMembershipThreeNodes(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
+	a, b, c := startThree(t)
 	nodes := []*Membership{a, b, c}
-
-	for _, node := range nodes {
-		waitForLive(t, node, "a", "b", "c")
-	}
 	for _, node := range nodes {
 		want := expectedMembers(node, nodes...)
 		if got := node.Live(); !slices.Equal(got, want) {
@@ -110,12 +104,7 @@ func TestMembershipChanges(t *testing.T) {
 }
 
 func TestMembershipLeave(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
-	for _, node := range []*Membership{a, b, c} {
-		waitForLive(t, node, "a", "b", "c")
-	}
+	a, b, c := startThree(t)
 
 	if err := c.Leave(5 * time.Second); err != nil {
 		t.Fatalf("c.Leave: %v", err)
@@ -138,12 +127,7 @@ func TestMembershipLeave(t *testing.T) {
 // detect a failure yet must list c as left. After c rejoins and crashes,
 // they must list it as dead.
 func TestMembershipLeaveNotice(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
-	for _, node := range []*Membership{a, b, c} {
-		waitForLive(t, node, "a", "b", "c")
-	}
+	a, b, c := startThree(t)
 
 	c.sendLeaveNotices(time.Now().Add(waitTimeout))
 	shutdownAndCheck(t, c, StateLeft, a, b)
@@ -200,29 +184,12 @@ func TestMembershipLeaveNoticeAfterFailure(t *testing.T) {
 }
 
 func TestMembershipCrash(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
-	for _, node := range []*Membership{a, b, c} {
-		waitForLive(t, node, "a", "b", "c")
-	}
-
-	if err := c.Shutdown(); err != nil {
-		t.Fatalf("c.Shutdown: %v", err)
-	}
-	for _, node := range []*Membership{a, b} {
-		waitForLive(t, node, "a", "b")
-		checkState(t, node, "c", StateDead)
-	}
+	a, b, c := startThree(t)
+	shutdownAndCheck(t, c, StateDead, a, b)
 }
 
 func TestMembershipRestartOnNewAddress(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
-	for _, node := range []*Membership{a, b, c} {
-		waitForLive(t, node, "a", "b", "c")
-	}
+	a, b, c := startThree(t)
 
 	oldAddr := c.LocalAddr()
 	if err := c.Shutdown(); err != nil {
@@ -251,12 +218,7 @@ func TestMembershipRestartOnNewAddress(t *testing.T) {
 }
 
 func TestMembershipRestartBeforeFailureDetected(t *testing.T) {
-	a := startNode(t, "a")
-	b := startNode(t, "b", a.LocalAddr())
-	c := startNode(t, "c", a.LocalAddr())
-	for _, node := range []*Membership{a, b, c} {
-		waitForLive(t, node, "a", "b", "c")
-	}
+	a, b, c := startThree(t)
 
 	oldAddr := c.LocalAddr()
 	if err := c.Shutdown(); err != nil {
@@ -576,6 +538,19 @@ func measureCrashDetection(b *testing.B, profile string) (first, last time.Durat
 
 // startNode creates a node with ProfileLocal on 127.0.0.1 and joins it
 // through seeds.
+// startThree starts nodes a, b and c, with a as the seed of the others, and
+// waits until each lists all three as live.
+func startThree(t *testing.T) (a, b, c *Membership) {
+	t.Helper()
+	a = startNode(t, "a")
+	b = startNode(t, "b", a.LocalAddr())
+	c = startNode(t, "c", a.LocalAddr())
+	for _, node := range []*Membership{a, b, c} {
+		waitForLive(t, node, "a", "b", "c")
+	}
+	return a, b, c
+}
+
 func startNode(t testing.TB, name string, seeds ...string) *Membership {
 	t.Helper()
 	m := newNode(t, name, seeds...)
