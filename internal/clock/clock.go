@@ -14,7 +14,8 @@ type Clock interface {
 	NewTimer() Timer
 }
 
-// Timer delivers one tick on C after the duration given to Reset.
+// Timer delivers one tick on C after the duration given to Reset, or at the
+// deadline given to ResetAt.
 type Timer interface {
 	C() <-chan time.Time
 	// Reset arms the timer to fire after d, replacing any earlier deadline.
@@ -22,7 +23,8 @@ type Timer interface {
 	Reset(d time.Duration)
 	// ResetAt arms the timer to fire when the clock reaches deadline. Unlike
 	// Reset with a computed duration, the deadline cannot drift if the clock
-	// moves between reading it and arming the timer.
+	// moves between reading it and arming the timer. A waiting tick is
+	// drained first, as with Reset.
 	ResetAt(deadline time.Time)
 	Stop()
 }
